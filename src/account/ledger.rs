@@ -1,0 +1,165 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Series;
+use crate::model::{
+    Counter, DirCounters, Direction, MatchQuality, ProcessInfo, ProcessKey, Timestamp, Unattributed,
+};
+
+/// Everything accounted to one process.
+#[derive(Clone, Debug)]
+pub struct ProcessAccount {
+    pub info: Arc<ProcessInfo>,
+    pub traffic: DirCounters,
+    pub series: Series,
+    /// Distinct flows (4-tuples) charged to this process.
+    pub connections: u64,
+    /// How its flows were matched; a report shows every kind that occurred.
+    pub matched_by: Vec<MatchQuality>,
+}
+
+/// The single owner of all counters. Owners are addressed by a dense index so the
+/// per-packet path is an array access, not a map lookup.
+#[derive(Debug)]
+pub struct Ledger {
+    start: Timestamp,
+    series_buckets: usize,
+    processes: Vec<ProcessAccount>,
+    by_key: HashMap<ProcessKey, u32>,
+    unattributed: [Counter; Unattributed::ALL.len()],
+}
+
+impl Ledger {
+    /// `series_buckets`: how many one-second buckets a process may use (duration + slack).
+    pub fn new(start: Timestamp, series_buckets: usize) -> Self {
+        Ledger {
+            start,
+            series_buckets,
+            processes: Vec::new(),
+            by_key: HashMap::new(),
+            unattributed: [Counter::default(); Unattributed::ALL.len()],
+        }
+    }
+
+    /// The owner index for a process, registering it on first sight. A reused pid
+    /// with a new start time is a new owner.
+    pub fn owner(&mut self, info: &Arc<ProcessInfo>) -> u32 {
+        if let Some(&i) = self.by_key.get(&info.key) {
+            return i;
+        }
+        let i = self.processes.len() as u32;
+        self.processes.push(ProcessAccount {
+            info: info.clone(),
+            traffic: DirCounters::default(),
+            series: Series::new(self.series_buckets),
+            connections: 0,
+            matched_by: Vec::new(),
+        });
+        self.by_key.insert(info.key, i);
+        i
+    }
+
+    /// Records that a new flow was matched to `owner`.
+    pub fn add_connection(&mut self, owner: u32, quality: MatchQuality) {
+        let p = &mut self.processes[owner as usize];
+        p.connections += 1;
+        if !p.matched_by.contains(&quality) {
+            p.matched_by.push(quality);
+            p.matched_by.sort();
+        }
+    }
+
+    pub fn add(&mut self, owner: u32, dir: Direction, ip_len: u32, at: Timestamp) {
+        let p = &mut self.processes[owner as usize];
+        p.traffic.add(dir, u64::from(ip_len));
+        p.series.add(self.start, at, dir, u64::from(ip_len));
+    }
+
+    pub fn add_unattributed(&mut self, reason: Unattributed, bytes: u64) {
+        self.unattributed[reason.index()].add(bytes);
+    }
+
+    pub fn merge_unattributed(&mut self, reason: Unattributed, c: Counter) {
+        self.unattributed[reason.index()].merge(c);
+    }
+
+    pub fn processes(&self) -> &[ProcessAccount] {
+        &self.processes
+    }
+
+    pub fn unattributed(&self, reason: Unattributed) -> Counter {
+        self.unattributed[reason.index()]
+    }
+
+    pub fn start(&self) -> Timestamp {
+        self.start
+    }
+
+    /// Sum over all processes.
+    pub fn attributed(&self) -> DirCounters {
+        let mut total = DirCounters::default();
+        for p in &self.processes {
+            total.merge(p.traffic);
+        }
+        total
+    }
+
+    /// Sum over all reasons.
+    pub fn unattributed_total(&self) -> Counter {
+        let mut total = Counter::default();
+        for c in &self.unattributed {
+            total.merge(*c);
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(pid: u32, start_time: u64) -> Arc<ProcessInfo> {
+        Arc::new(ProcessInfo {
+            key: ProcessKey { pid, start_time },
+            ppid: 1,
+            name: "p".into(),
+            cmdline: String::new(),
+            uid: None,
+            user: String::new(),
+        })
+    }
+
+    #[test]
+    fn reused_pid_is_a_new_owner() {
+        let mut l = Ledger::new(Timestamp(0), 10);
+        let a = l.owner(&info(42, 100));
+        let b = l.owner(&info(42, 200));
+        assert_ne!(a, b);
+        assert_eq!(l.owner(&info(42, 100)), a);
+    }
+
+    #[test]
+    fn bytes_and_packets_add_per_direction() {
+        let mut l = Ledger::new(Timestamp(0), 10);
+        let o = l.owner(&info(1, 1));
+        l.add(o, Direction::Out, 1_500, Timestamp(10));
+        l.add(o, Direction::Out, 52, Timestamp(20));
+        l.add(o, Direction::In, 40, Timestamp(30));
+        let t = l.processes()[0].traffic;
+        assert_eq!(
+            t.outbound,
+            Counter {
+                packets: 2,
+                bytes: 1_552
+            }
+        );
+        assert_eq!(
+            t.inbound,
+            Counter {
+                packets: 1,
+                bytes: 40
+            }
+        );
+        assert_eq!(l.attributed().total().bytes, 1_592);
+    }
+}

@@ -1,0 +1,12 @@
+//! Accounting: who moved how many bytes, and when.
+//!
+//! Owns per-process counters, per-second series, connection counts and the
+//! unattributed counters by reason.
+//! Does not decide ownership (that is `attrib`) and never reads a clock: every
+//! packet arrives with its own timestamp.
+
+mod ledger;
+mod series;
+
+pub use ledger::{Ledger, ProcessAccount};
+pub use series::Series;

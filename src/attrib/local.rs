@@ -1,0 +1,110 @@
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use crate::model::{canonical_ip, Direction, FlowKey};
+use crate::wire::PacketSummary;
+
+/// The addresses that belong to this host. Loopback ranges are always local.
+#[derive(Clone, Debug, Default)]
+pub struct LocalAddrs {
+    addrs: HashSet<IpAddr>,
+}
+
+impl LocalAddrs {
+    pub fn new(addrs: impl IntoIterator<Item = IpAddr>) -> Self {
+        LocalAddrs {
+            addrs: addrs.into_iter().map(canonical_ip).collect(),
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.addrs.contains(&ip)
+    }
+}
+
+/// Where a packet's bytes belong, seen from the local sockets at either end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orientation {
+    /// One end is local: one flow, one direction.
+    One(FlowKey, Direction),
+    /// Both ends are local (loopback, or between two of the host's addresses): the
+    /// sender's socket sends it and the receiver's socket receives it.
+    Both { sender: FlowKey, receiver: FlowKey },
+    /// Neither end is this host.
+    NotLocal,
+}
+
+/// Decides direction: a packet whose source is one of this host's addresses is outbound.
+pub fn orient(p: &PacketSummary, local: &LocalAddrs) -> Orientation {
+    let src_local = local.contains(p.src.ip());
+    let dst_local = local.contains(p.dst.ip());
+    let sender = FlowKey::new(p.proto, p.src, p.dst);
+    let receiver = FlowKey::new(p.proto, p.dst, p.src);
+    match (src_local, dst_local) {
+        (true, true) => Orientation::Both { sender, receiver },
+        (true, false) => Orientation::One(sender, Direction::Out),
+        (false, true) => Orientation::One(receiver, Direction::In),
+        (false, false) => Orientation::NotLocal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Proto, Timestamp};
+
+    fn pkt(src: &str, dst: &str) -> PacketSummary {
+        PacketSummary {
+            ts: Timestamp(0),
+            proto: Proto::Tcp,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            ip_len: 100,
+        }
+    }
+
+    fn host() -> LocalAddrs {
+        LocalAddrs::new(["198.18.0.1".parse().unwrap(), "fd00::1".parse().unwrap()])
+    }
+
+    #[test]
+    fn packet_from_a_local_address_is_outbound() {
+        let o = orient(&pkt("198.18.0.1:5000", "198.18.0.2:80"), &host());
+        let key = FlowKey::new(
+            Proto::Tcp,
+            "198.18.0.1:5000".parse().unwrap(),
+            "198.18.0.2:80".parse().unwrap(),
+        );
+        assert_eq!(o, Orientation::One(key, Direction::Out));
+    }
+
+    #[test]
+    fn packet_to_a_local_address_is_inbound_on_the_local_socket() {
+        let o = orient(&pkt("[fd00::2]:80", "[fd00::1]:5000"), &host());
+        let key = FlowKey::new(
+            Proto::Tcp,
+            "[fd00::1]:5000".parse().unwrap(),
+            "[fd00::2]:80".parse().unwrap(),
+        );
+        assert_eq!(o, Orientation::One(key, Direction::In));
+    }
+
+    #[test]
+    fn loopback_packet_belongs_to_both_ends() {
+        let o = orient(&pkt("127.0.0.1:5000", "127.0.0.1:80"), &host());
+        match o {
+            Orientation::Both { sender, receiver } => {
+                assert_eq!(sender.local.port(), 5000);
+                assert_eq!(receiver.local.port(), 80);
+                assert_eq!(receiver.remote.port(), 5000);
+            }
+            other => panic!("expected both ends, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn traffic_between_two_other_hosts_is_not_local() {
+        let o = orient(&pkt("198.18.0.7:1", "198.18.0.8:2"), &host());
+        assert_eq!(o, Orientation::NotLocal);
+    }
+}

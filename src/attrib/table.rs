@@ -1,0 +1,350 @@
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use super::LocalAddrs;
+use crate::model::{FlowKey, MatchQuality, ProcessInfo, Proto, Timestamp, Unattributed};
+
+/// One row of /proc/net/{tcp,tcp6,udp,udp6}, already decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketRow {
+    pub proto: Proto,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub inode: u64,
+    /// A TCP socket in LISTEN state.
+    pub listening: bool,
+}
+
+/// Everything one scan of /proc found, as plain data (built by `os::procfs`, or by
+/// hand in tests).
+#[derive(Clone, Debug, Default)]
+pub struct ScanResult {
+    /// When the scan began: a packet seen before this instant had its socket open
+    /// while the scan ran, so a miss after this scan is final.
+    pub started_at: Timestamp,
+    pub sockets: Vec<SocketRow>,
+    /// (pid, socket inode) for every socket fd of every readable process.
+    pub fds: Vec<(u32, u64)>,
+    pub processes: Vec<ProcessInfo>,
+    pub local_addrs: Vec<IpAddr>,
+    /// Processes whose fd table could not be read (permissions, or gone mid-scan).
+    pub unreadable_processes: u32,
+}
+
+/// The answer to "who owns this flow?".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Owned(Arc<ProcessInfo>, MatchQuality),
+    Unowned(Unattributed),
+}
+
+/// An immutable snapshot of the host's sockets and their holders, indexed for lookup
+/// by flow. Built off the hot path (in the rescan thread) and swapped in whole.
+#[derive(Debug, Default)]
+pub struct SocketTable {
+    pub generation: u64,
+    pub started_at: Timestamp,
+    pub local: LocalAddrs,
+    pub unreadable_processes: u32,
+    connected: HashMap<FlowKey, u64>,
+    /// Unconnected UDP sockets by local address (possibly 0.0.0.0 or ::).
+    bound_udp: HashMap<SocketAddr, Vec<u64>>,
+    holders: HashMap<u64, Vec<u32>>,
+    processes: HashMap<u32, Arc<ProcessInfo>>,
+}
+
+/// How far up the parent chain a shared socket's holder may be found. Real process
+/// trees are shallow; the bound only guards against a malformed (cyclic) table.
+const MAX_ANCESTRY: usize = 64;
+
+impl SocketTable {
+    /// No sockets known yet (generation 0), but the host's addresses are.
+    pub fn empty(local: LocalAddrs) -> SocketTable {
+        SocketTable {
+            local,
+            ..SocketTable::default()
+        }
+    }
+
+    pub fn build(generation: u64, scan: ScanResult) -> SocketTable {
+        let mut connected = HashMap::with_capacity(scan.sockets.len());
+        let mut bound_udp: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
+        for row in &scan.sockets {
+            if row.listening {
+                continue;
+            }
+            let key = FlowKey::new(row.proto, row.local, row.remote);
+            if row.remote.port() == 0 {
+                if row.proto == Proto::Udp {
+                    bound_udp.entry(key.local).or_default().push(row.inode);
+                }
+            } else {
+                connected.insert(key, row.inode);
+            }
+        }
+        let mut holders: HashMap<u64, Vec<u32>> = HashMap::with_capacity(scan.fds.len());
+        for &(pid, inode) in &scan.fds {
+            let pids = holders.entry(inode).or_default();
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+        let processes = scan
+            .processes
+            .into_iter()
+            .map(|p| (p.key.pid, Arc::new(p)))
+            .collect();
+        SocketTable {
+            generation,
+            started_at: scan.started_at,
+            local: LocalAddrs::new(scan.local_addrs),
+            unreadable_processes: scan.unreadable_processes,
+            connected,
+            bound_udp,
+            holders,
+            processes,
+        }
+    }
+
+    /// Finds the process that owns `flow`: the exact 4-tuple first, then, for UDP,
+    /// an unconnected socket bound to the local address, then to the wildcard address.
+    pub fn lookup(&self, flow: &FlowKey) -> Lookup {
+        if let Some(&inode) = self.connected.get(flow) {
+            return self.owner_of(&[inode], MatchQuality::Exact);
+        }
+        if flow.proto == Proto::Udp {
+            let port = flow.local.port();
+            let candidates = [
+                flow.local,
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            ];
+            for addr in candidates {
+                if let Some(inodes) = self.bound_udp.get(&addr) {
+                    return self.owner_of(inodes, MatchQuality::BoundUdp);
+                }
+            }
+        }
+        Lookup::Unowned(Unattributed::NoSocket)
+    }
+
+    /// Resolves socket inodes to one process. Several holders are fine when one of
+    /// them is an ancestor of all the others (a forked child inherited the socket);
+    /// unrelated holders are ambiguous and never guessed between.
+    fn owner_of(&self, inodes: &[u64], quality: MatchQuality) -> Lookup {
+        let mut pids: Vec<u32> = Vec::new();
+        for inode in inodes {
+            for &pid in self.holders.get(inode).map(Vec::as_slice).unwrap_or(&[]) {
+                if self.processes.contains_key(&pid) && !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        match pids.as_slice() {
+            [] => Lookup::Unowned(Unattributed::NoProcess),
+            [pid] => Lookup::Owned(self.processes[pid].clone(), quality),
+            _ => match pids
+                .iter()
+                .find(|&&root| pids.iter().all(|&p| self.descends_from(p, root)))
+            {
+                Some(root) => {
+                    Lookup::Owned(self.processes[root].clone(), MatchQuality::SharedParent)
+                }
+                None => Lookup::Unowned(Unattributed::Ambiguous),
+            },
+        }
+    }
+
+    fn descends_from(&self, pid: u32, ancestor: u32) -> bool {
+        let mut current = pid;
+        for _ in 0..MAX_ANCESTRY {
+            if current == ancestor {
+                return true;
+            }
+            match self.processes.get(&current) {
+                Some(p) if p.ppid != current => current = p.ppid,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ProcessKey;
+
+    fn proc_info(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
+        ProcessInfo {
+            key: ProcessKey {
+                pid,
+                start_time: 1000 + u64::from(pid),
+            },
+            ppid,
+            name: name.into(),
+            cmdline: name.into(),
+            uid: Some(0),
+            user: "root".into(),
+        }
+    }
+
+    fn row(proto: Proto, local: &str, remote: &str, inode: u64) -> SocketRow {
+        SocketRow {
+            proto,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            inode,
+            listening: false,
+        }
+    }
+
+    fn flow(proto: Proto, local: &str, remote: &str) -> FlowKey {
+        FlowKey::new(proto, local.parse().unwrap(), remote.parse().unwrap())
+    }
+
+    fn owner_pid(l: Lookup) -> (u32, MatchQuality) {
+        match l {
+            Lookup::Owned(p, q) => (p.key.pid, q),
+            other => panic!("expected an owner, got {other:?}"),
+        }
+    }
+
+    fn table(
+        sockets: Vec<SocketRow>,
+        fds: Vec<(u32, u64)>,
+        procs: Vec<ProcessInfo>,
+    ) -> SocketTable {
+        SocketTable::build(
+            1,
+            ScanResult {
+                sockets,
+                fds,
+                processes: procs,
+                ..ScanResult::default()
+            },
+        )
+    }
+
+    #[test]
+    fn exact_four_tuple_finds_the_holder() {
+        let t = table(
+            vec![row(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80", 77)],
+            vec![(42, 77)],
+            vec![proc_info(42, 1, "curl")],
+        );
+        let got = t.lookup(&flow(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80"));
+        assert_eq!(owner_pid(got), (42, MatchQuality::Exact));
+    }
+
+    #[test]
+    fn dual_stack_socket_row_matches_ipv4_packets() {
+        let t = table(
+            vec![row(
+                Proto::Tcp,
+                "[::ffff:10.0.0.1]:80",
+                "[::ffff:10.0.0.2]:4000",
+                5,
+            )],
+            vec![(7, 5)],
+            vec![proc_info(7, 1, "nginx")],
+        );
+        let got = t.lookup(&flow(Proto::Tcp, "10.0.0.1:80", "10.0.0.2:4000"));
+        assert_eq!(owner_pid(got).0, 7);
+    }
+
+    #[test]
+    fn wildcard_udp_socket_matches_by_local_port() {
+        let t = table(
+            vec![row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 9)],
+            vec![(300, 9)],
+            vec![proc_info(300, 1, "dnsd")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.9:3333"));
+        assert_eq!(owner_pid(got), (300, MatchQuality::BoundUdp));
+    }
+
+    #[test]
+    fn ipv6_wildcard_udp_socket_also_receives_ipv4() {
+        let t = table(
+            vec![row(Proto::Udp, "[::]:9999", "[::]:0", 9)],
+            vec![(300, 9)],
+            vec![proc_info(300, 1, "dnsd")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:9999", "10.0.0.9:3333"));
+        assert_eq!(owner_pid(got).0, 300);
+    }
+
+    #[test]
+    fn specific_bound_address_wins_over_wildcard() {
+        let t = table(
+            vec![
+                row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 1),
+                row(Proto::Udp, "127.0.0.53:53", "0.0.0.0:0", 2),
+            ],
+            vec![(10, 1), (20, 2)],
+            vec![proc_info(10, 1, "a"), proc_info(20, 1, "b")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "127.0.0.53:53", "127.0.0.1:999"));
+        assert_eq!(owner_pid(got).0, 20);
+    }
+
+    #[test]
+    fn connected_udp_socket_wins_over_bound_one() {
+        let t = table(
+            vec![
+                row(Proto::Udp, "0.0.0.0:4000", "0.0.0.0:0", 1),
+                row(Proto::Udp, "10.0.0.1:4000", "10.0.0.2:53", 2),
+            ],
+            vec![(10, 1), (20, 2)],
+            vec![proc_info(10, 1, "a"), proc_info(20, 1, "b")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:4000", "10.0.0.2:53"));
+        assert_eq!(owner_pid(got), (20, MatchQuality::Exact));
+    }
+
+    #[test]
+    fn tcp_is_never_matched_by_port_alone() {
+        let t = table(
+            vec![row(Proto::Tcp, "0.0.0.0:80", "0.0.0.0:0", 1)],
+            vec![(10, 1)],
+            vec![proc_info(10, 1, "a")],
+        );
+        let got = t.lookup(&flow(Proto::Tcp, "10.0.0.1:80", "10.0.0.2:5555"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
+    }
+
+    #[test]
+    fn socket_without_a_readable_holder_is_no_process() {
+        let t = table(
+            vec![row(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80", 0)],
+            vec![],
+            vec![],
+        );
+        let got = t.lookup(&flow(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoProcess));
+    }
+
+    #[test]
+    fn socket_shared_with_a_forked_child_goes_to_the_parent() {
+        let t = table(
+            vec![row(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80", 8)],
+            vec![(51, 8), (50, 8)],
+            vec![proc_info(50, 1, "parent"), proc_info(51, 50, "child")],
+        );
+        let got = t.lookup(&flow(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80"));
+        assert_eq!(owner_pid(got), (50, MatchQuality::SharedParent));
+    }
+
+    #[test]
+    fn ambiguous_socket_between_unrelated_processes_is_not_guessed() {
+        let t = table(
+            vec![row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 8)],
+            vec![(60, 8), (70, 8)],
+            vec![proc_info(60, 1, "a"), proc_info(70, 1, "b")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.2:1"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::Ambiguous));
+    }
+}

@@ -1,0 +1,177 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Which processes on this host are moving the most network traffic?
+///
+/// netflow captures packets for a bounded time, charges each one to the process that
+/// owns its socket (from /proc), and prints a ranked report as a table, JSON or CSV.
+#[derive(Debug, Parser)]
+#[command(name = "netflow", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Capture for a while, then report which processes moved the most traffic.
+    Snapshot(SnapshotArgs),
+    /// List the interfaces netflow can capture on, with their state and addresses.
+    Interfaces(InterfacesArgs),
+}
+
+/// The longest capture accepted: a snapshot, not a daemon.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// How long to capture, e.g. 500ms, 30s, 5m, 1h. Ctrl-C or SIGTERM stops early and
+    /// still reports everything captured.
+    #[arg(short, long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Interface to capture on (repeatable); `any` captures on all at once. Default:
+    /// every interface that is up and has an address, loopback included.
+    #[arg(short, long = "interface", value_name = "IFACE")]
+    pub interfaces: Vec<String>,
+
+    /// A tcpdump-style capture filter, e.g. 'tcp port 443' (compiled by libpcap).
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// How many processes to show; 0 shows all.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+
+    /// What to rank processes by.
+    #[arg(long, value_enum, default_value_t = SortArg::Total)]
+    pub sort: SortArg,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+
+    /// Write the report to FILE (atomically: readers never see half a report)
+    /// instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Also save every captured packet, full length, to a pcap file (mode 0600).
+    #[arg(short, long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// How often to rescan /proc for sockets; unknown traffic also triggers an early,
+    /// rate-limited rescan.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_rescan_interval)]
+    pub rescan_interval: Duration,
+
+    /// Kernel capture buffer per interface, in MiB (libpcap's 2 MiB default drops
+    /// packets in bursts).
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=2048))]
+    pub buffer_size: u32,
+
+    /// Packets the queue between capture and attribution holds; when it is full,
+    /// packets are dropped and counted, never waited for.
+    #[arg(long, value_name = "PACKETS", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(1_024..=4_194_304))]
+    pub queue_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct InterfacesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InterfacesFormat::Table)]
+    pub format: InterfacesFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InterfacesFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    Total,
+    In,
+    Out,
+}
+
+/// A capture duration: a human duration, more than zero, at most [`MAX_DURATION`].
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 500ms, 30s, 5m or 1h ({e})"))?;
+    if d.is_zero() {
+        return Err("the duration must be more than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err(format!("`{s}` is longer than the maximum of 7 days"));
+    }
+    Ok(d)
+}
+
+/// A rescan interval: 10ms to 1 minute.
+fn parse_rescan_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 500ms or 2s ({e})"))?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(60) {
+        return Err(format!("`{s}` is not between 10ms and 60s"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_accept_human_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn durations_reject_zero_bare_numbers_and_huge_values() {
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("8days").is_err());
+    }
+
+    #[test]
+    fn snapshot_defaults_match_the_documentation() {
+        let cli = Cli::try_parse_from(["netflow", "snapshot"]).unwrap();
+        let Command::Snapshot(a) = cli.command else {
+            panic!("expected snapshot")
+        };
+        assert_eq!(a.duration, Duration::from_secs(300));
+        assert_eq!(a.top, 20);
+        assert_eq!(a.format, FormatArg::Table);
+        assert_eq!(a.sort, SortArg::Total);
+        assert_eq!(a.rescan_interval, Duration::from_secs(1));
+        assert_eq!(a.buffer_size, 64);
+    }
+
+    #[test]
+    fn top_must_be_a_number() {
+        assert!(Cli::try_parse_from(["netflow", "snapshot", "-n", "lots"]).is_err());
+    }
+}

@@ -1,0 +1,214 @@
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::args::{
+    Cli, Command, FormatArg, InterfacesArgs, InterfacesFormat, SnapshotArgs, SortArg,
+};
+use crate::error::Error;
+use crate::os::capture::CaptureSettings;
+use crate::os::interfaces::{self, Interface};
+use crate::os::output::ReportFile;
+use crate::os::{pcap_out, privileges, signals};
+use crate::pipeline::{self, Progress, SnapshotConfig};
+use crate::render::{self, Format};
+use crate::report::{Ranking, SortKey};
+
+/// Snap length with `-w`: whole packets, as tcpdump keeps them.
+const FULL_SNAPLEN: i32 = 262_144;
+/// Snap length without `-w`: enough for the link, IP (with extension headers) and
+/// TCP headers (with options); payloads are never needed for attribution.
+const HEADER_SNAPLEN: i32 = 256;
+/// Packets that may wait in the retry ring for a scan (about 4 MiB).
+const PENDING_CAPACITY: usize = 65_536;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Snapshot(args) => snapshot(args),
+        Command::Interfaces(args) => list_interfaces(args),
+    }
+}
+
+fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
+    privileges::check_capture()?;
+    let available = interfaces::list()?;
+    let selected = select_interfaces(&args.interfaces, &available)?;
+
+    // Everything that can fail is checked before the first packet is read: the
+    // report's directory (a temporary file beside the target), then the capture
+    // handles and filter, then the pcap file (created last, so a bad filter never
+    // truncates an existing capture).
+    let report_file = args.output.as_deref().map(ReportFile::create).transpose()?;
+    let config = SnapshotConfig {
+        interfaces: selected,
+        duration: args.duration,
+        capture: CaptureSettings {
+            snaplen: if args.write.is_some() {
+                FULL_SNAPLEN
+            } else {
+                HEADER_SNAPLEN
+            },
+            buffer_bytes: (args.buffer_size as i32).saturating_mul(1 << 20),
+            filter: args.filter.clone(),
+        },
+        rescan_interval: args.rescan_interval,
+        queue_capacity: args.queue_size as usize,
+        pending_capacity: PENDING_CAPACITY,
+        pcap: None,
+        ranking: Ranking {
+            sort: match args.sort {
+                SortArg::Total => SortKey::Total,
+                SortArg::In => SortKey::In,
+                SortArg::Out => SortKey::Out,
+            },
+            top: args.top,
+        },
+    };
+    let mut prepared = pipeline::prepare(config)?;
+    if let Some(path) = &args.write {
+        prepared.set_pcap(pcap_out::create(path)?, path.clone());
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    signals::install(stop.clone())?;
+    let bar = progress_bar(args.duration);
+    let report = prepared.run(stop, |p| {
+        if let Some(bar) = &bar {
+            show_progress(bar, p)
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+
+    let mut bytes = Vec::new();
+    render::render(&report, format(args.format), &mut bytes)?;
+    match report_file {
+        Some(file) => file.commit(&bytes),
+        None => write_stdout(&bytes),
+    }
+}
+
+/// Resolves `-i` against the host's interfaces; with none given, picks every interface
+/// that is up and has an address.
+fn select_interfaces(requested: &[String], available: &[Interface]) -> Result<Vec<String>, Error> {
+    let names = || {
+        available
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if requested.is_empty() {
+        let chosen = interfaces::default_selection(available);
+        if chosen.is_empty() {
+            return Err(Error::Usage(
+                "no interface is up with an address; name one with -i".into(),
+            ));
+        }
+        return Ok(chosen);
+    }
+    if requested.len() > 1 && requested.iter().any(|r| r == "any") {
+        return Err(Error::Usage(
+            "`-i any` already captures every interface; use it alone".into(),
+        ));
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    for name in requested {
+        let iface =
+            available
+                .iter()
+                .find(|i| &i.name == name)
+                .ok_or_else(|| Error::NoSuchInterface {
+                    name: name.clone(),
+                    available: names(),
+                })?;
+        if !iface.up && iface.name != "any" {
+            return Err(Error::InterfaceDown(name.clone()));
+        }
+        if !chosen.contains(name) {
+            chosen.push(name.clone());
+        }
+    }
+    Ok(chosen)
+}
+
+fn format(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Table => Format::Table,
+        FormatArg::Json => Format::Json,
+        FormatArg::Csv => Format::Csv,
+    }
+}
+
+/// A progress bar on stderr, only for a person at a terminal (never in cron).
+fn progress_bar(total: Duration) -> Option<ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total.as_millis() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("capturing {bar:30} {msg}")
+            .expect("the progress template is valid"),
+    );
+    Some(bar)
+}
+
+fn show_progress(bar: &ProgressBar, p: Progress) {
+    bar.set_position(p.elapsed.as_millis() as u64);
+    let left = p.total.saturating_sub(p.elapsed);
+    bar.set_message(format!(
+        "{}s elapsed, {}s left, {} packets (Ctrl-C reports now)",
+        p.elapsed.as_secs(),
+        left.as_secs(),
+        p.packets
+    ));
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Error::Io),
+    }
+}
+
+fn list_interfaces(args: InterfacesArgs) -> Result<(), Error> {
+    let all = interfaces::list()?;
+    let mut out = Vec::new();
+    match args.format {
+        InterfacesFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &all).map_err(io::Error::from)?;
+            out.push(b'\n');
+        }
+        InterfacesFormat::Table => {
+            let defaults = interfaces::default_selection(&all);
+            writeln!(
+                out,
+                "{:<16} {:<6} {:<8} ADDRESSES",
+                "NAME", "STATE", "DEFAULT"
+            )?;
+            for i in &all {
+                let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
+                writeln!(
+                    out,
+                    "{:<16} {:<6} {:<8} {}",
+                    i.name,
+                    if i.up { "up" } else { "down" },
+                    if defaults.contains(&i.name) {
+                        "yes"
+                    } else {
+                        ""
+                    },
+                    addrs.join(", ")
+                )?;
+            }
+        }
+    }
+    write_stdout(&out)
+}

@@ -1,0 +1,16 @@
+//! Vocabulary types shared by every layer.
+//!
+//! Owns flows, processes, counters, time and the reasons traffic goes unattributed.
+//! Does no I/O of any kind: these are plain data.
+
+mod counters;
+mod flow;
+mod process;
+mod reason;
+mod time;
+
+pub use counters::{Counter, DirCounters};
+pub use flow::{canonical_ip, Direction, FlowKey, Proto};
+pub use process::{ProcessInfo, ProcessKey};
+pub use reason::{MatchQuality, Unattributed};
+pub use time::Timestamp;

@@ -1,0 +1,23 @@
+use serde::Serialize;
+
+/// A process identity that survives pid reuse: the kernel's start time (clock ticks
+/// since boot) tells two processes with the same pid apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ProcessKey {
+    pub pid: u32,
+    pub start_time: u64,
+}
+
+/// What a report says about a process, read once per process from /proc.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcessInfo {
+    pub key: ProcessKey,
+    pub ppid: u32,
+    /// The kernel's short name (`comm`, at most 15 bytes).
+    pub name: String,
+    /// Arguments joined by spaces; empty for kernel threads and processes that hid it.
+    pub cmdline: String,
+    pub uid: Option<u32>,
+    /// The user name for `uid`, or the number when the name is unknown.
+    pub user: String,
+}

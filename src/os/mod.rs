@@ -1,0 +1,18 @@
+//! The thin impure layer: the only code that touches pcap, /proc, files and signals.
+//!
+//! Owns opening capture handles, reading socket and fd tables, writing pcap and report
+//! files, and turning signals into a stop flag.
+//! Does not decide attribution or format reports: it hands plain data to the core.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "os/ is where files are opened and clocks are read"
+)]
+
+pub mod capture;
+pub mod interfaces;
+pub mod output;
+pub mod pcap_out;
+pub mod privileges;
+pub mod procfs;
+pub mod signals;
+pub mod users;

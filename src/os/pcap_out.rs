@@ -1,0 +1,239 @@
+//! The pcap file written with `-w`: its own thread, fed frames in recycled buffers.
+//!
+//! Capture threads copy a frame into a buffer taken from their free list and send it
+//! here without blocking; the writer returns the buffer. In steady state nothing is
+//! allocated per packet, and a slow disk costs pcap completeness, never capture.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::{DataLink, Endianness};
+
+use crate::error::Error;
+use crate::model::Timestamp;
+use crate::wire::LinkType;
+
+/// Frames in flight between all capture threads and the writer.
+const QUEUE_FRAMES: usize = 8_192;
+/// Buffers each capture thread may own at once (in flight or free).
+const BUFFERS_PER_TAP: usize = 4_096;
+
+/// One captured frame on its way to disk.
+pub struct Frame {
+    pub ts: Timestamp,
+    pub wire_len: u32,
+    pub data: Vec<u8>,
+    /// Which tap to give the buffer back to.
+    pub tap: usize,
+}
+
+/// Creates the pcap file (mode 0600: it holds payloads) before capture starts.
+pub fn create(path: &Path) -> Result<File, Error> {
+    if path.is_dir() {
+        return Err(Error::Output {
+            path: path.display().to_string(),
+            source: std::io::Error::other("is a directory"),
+        });
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|source| Error::Output {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// The capture side of the pcap writer.
+pub struct FrameTap {
+    tap: usize,
+    tx: SyncSender<Frame>,
+    free: Receiver<Vec<u8>>,
+    allocated: usize,
+    /// Frames not written because the writer fell behind.
+    pub dropped: u64,
+}
+
+impl FrameTap {
+    /// Queues a copy of the frame; drops it (counted) if the writer is behind.
+    pub fn offer(&mut self, ts: Timestamp, data: &[u8], wire_len: u32) {
+        let mut buf = match self.free.try_recv() {
+            Ok(buf) => buf,
+            Err(_) if self.allocated < BUFFERS_PER_TAP => {
+                self.allocated += 1;
+                Vec::with_capacity(data.len())
+            }
+            Err(_) => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        buf.clear();
+        buf.extend_from_slice(data);
+        let frame = Frame {
+            ts,
+            wire_len,
+            data: buf,
+            tap: self.tap,
+        };
+        match self.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                // The buffer is dropped with the frame; `allocated` stays, so the pool
+                // shrinks rather than grows under pressure.
+                self.dropped += 1;
+            }
+        }
+    }
+}
+
+/// What the writer reports at the end.
+#[derive(Debug, Default)]
+pub struct WriterOutcome {
+    pub written: u64,
+    /// The first write error; later frames were discarded.
+    pub error: Option<String>,
+}
+
+/// Starts the writer thread and makes one tap per capture thread.
+pub fn start(
+    file: File,
+    link: LinkType,
+    snaplen: u32,
+    taps: usize,
+) -> (Vec<FrameTap>, JoinHandle<WriterOutcome>) {
+    let (tx, rx) = sync_channel::<Frame>(QUEUE_FRAMES);
+    let mut returns = Vec::with_capacity(taps);
+    let mut out = Vec::with_capacity(taps);
+    for tap in 0..taps {
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS_PER_TAP);
+        returns.push(free_tx);
+        out.push(FrameTap {
+            tap,
+            tx: tx.clone(),
+            free: free_rx,
+            allocated: 0,
+            dropped: 0,
+        });
+    }
+    drop(tx);
+    let handle = std::thread::Builder::new()
+        .name("netflow-pcap".into())
+        .spawn(move || write_all(file, link, snaplen, rx, returns))
+        .expect("spawning the pcap writer thread");
+    (out, handle)
+}
+
+fn write_all(
+    file: File,
+    link: LinkType,
+    snaplen: u32,
+    rx: Receiver<Frame>,
+    returns: Vec<SyncSender<Vec<u8>>>,
+) -> WriterOutcome {
+    let mut outcome = WriterOutcome::default();
+    let header = PcapHeader {
+        snaplen,
+        datalink: DataLink::from(u32::from(link.linktype_number())),
+        endianness: Endianness::native(),
+        ..PcapHeader::default()
+    };
+    let shared = SharedBuf(Rc::new(RefCell::new(BufWriter::with_capacity(
+        1 << 20,
+        file,
+    ))));
+    let mut writer = match PcapWriter::with_header(shared.clone(), header) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            None
+        }
+    };
+    // The header is on disk before the first packet: a reader (or a test waiting for
+    // capture to start) sees a valid, empty pcap file at once.
+    let fail = |outcome: &mut WriterOutcome, e: String| {
+        if outcome.error.is_none() {
+            outcome.error = Some(e);
+        }
+    };
+    if let Err(e) = shared.flush_now() {
+        fail(&mut outcome, e.to_string());
+        writer = None;
+    }
+    loop {
+        let frame = match rx.recv_timeout(IDLE_FLUSH) {
+            Ok(frame) => frame,
+            Err(RecvTimeoutError::Timeout) => {
+                // Idle: put what we have on disk, so a killed netflow leaves a useful file.
+                if writer.is_some() {
+                    if let Err(e) = shared.flush_now() {
+                        fail(&mut outcome, e.to_string());
+                        writer = None;
+                    }
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(w) = writer.as_mut() {
+            let packet = PcapPacket::new(
+                Duration::from_micros(frame.ts.micros()),
+                frame.wire_len,
+                &frame.data,
+            );
+            match w.write_packet(&packet) {
+                Ok(_) => outcome.written += 1,
+                Err(e) => {
+                    fail(&mut outcome, e.to_string());
+                    writer = None;
+                }
+            }
+        }
+        let _ = returns[frame.tap].try_send(frame.data);
+    }
+    if writer.is_some() {
+        let synced = shared
+            .flush_now()
+            .and_then(|()| shared.0.borrow().get_ref().sync_all());
+        if let Err(e) = synced {
+            fail(&mut outcome, e.to_string());
+        }
+    }
+    outcome
+}
+
+/// How long the writer waits for frames before flushing its buffer to disk.
+const IDLE_FLUSH: Duration = Duration::from_millis(200);
+
+/// The file's buffer, shared between the pcap writer (which owns its sink) and the
+/// thread loop (which flushes it when idle). Single-threaded: `Rc<RefCell>` suffices.
+#[derive(Clone)]
+struct SharedBuf(Rc<RefCell<BufWriter<File>>>);
+
+impl SharedBuf {
+    fn flush_now(&self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_now()
+    }
+}

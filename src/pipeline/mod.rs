@@ -1,0 +1,283 @@
+//! The composition root: threads, bounded queues and the clock.
+//!
+//! Owns the capture threads (one per interface), the engine thread behind a bounded
+//! queue, the rescan thread and the pcap writer, and the order in which they stop.
+//! Does not parse, match or format: it wires `os` to the pure core.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the pipeline reads the clock for the capture window and scan times"
+)]
+
+mod intake;
+mod rescan;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use intake::{CaptureTally, Intake};
+pub use rescan::Control;
+
+use crate::attrib::SocketTable;
+use crate::engine::{Engine, EngineConfig};
+use crate::error::Error;
+use crate::model::{Timestamp, Unattributed};
+use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture};
+use crate::os::pcap_out::{self, WriterOutcome};
+use crate::os::procfs::ProcScanner;
+use crate::report::{CaptureFacts, Dropped, Ranking, Report};
+use crate::wire::PacketSummary;
+
+/// What flows from the capture and rescan threads to the engine thread.
+pub enum Event {
+    Packet(PacketSummary),
+    Scan(Box<SocketTable>),
+}
+
+/// A validated snapshot request. Building one cannot fail; [`prepare`] checks it
+/// against the OS.
+#[derive(Debug)]
+pub struct SnapshotConfig {
+    pub interfaces: Vec<String>,
+    pub duration: Duration,
+    pub capture: CaptureSettings,
+    pub rescan_interval: Duration,
+    /// Packets the queue between capture and engine holds; beyond it they are dropped.
+    pub queue_capacity: usize,
+    /// Packets that may wait for a scan at once.
+    pub pending_capacity: usize,
+    /// The pcap file, already created, with its path for messages. [`Prepared::set_pcap`]
+    /// sets it once the capture handles are open.
+    pub pcap: Option<(File, PathBuf)>,
+    pub ranking: Ranking,
+}
+
+/// Handles open, filters compiled: everything that can fail before capture has.
+pub struct Prepared {
+    config: SnapshotConfig,
+    captures: Vec<OpenCapture>,
+}
+
+/// Opens every capture handle. Fails before any packet is read.
+pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
+    let captures = config
+        .interfaces
+        .iter()
+        .map(|iface| capture::open(iface, &config.capture))
+        .collect::<Result<Vec<_>, _>>()?;
+    if config.pcap.is_some() {
+        if let Some(other) = captures.iter().find(|c| c.link != captures[0].link) {
+            return Err(Error::Usage(format!(
+                "-w writes one link type, but `{}` and `{}` differ (capture them with -i any)",
+                captures[0].iface, other.iface
+            )));
+        }
+    }
+    Ok(Prepared { config, captures })
+}
+
+/// Progress while capturing, for a progress bar.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub total: Duration,
+    pub packets: u64,
+}
+
+/// How often the main thread checks for the end and reports progress.
+const TICK: Duration = Duration::from_millis(100);
+
+impl Prepared {
+    /// Adds the pcap file, created after the handles opened (so a bad filter never
+    /// truncates an existing file).
+    pub fn set_pcap(&mut self, file: File, path: PathBuf) {
+        self.config.pcap = Some((file, path));
+    }
+
+    /// Captures until the duration passes or `stop` is set (by a signal), then
+    /// finishes the report from everything captured.
+    pub fn run(self, stop: Arc<AtomicBool>, mut on_progress: impl FnMut(Progress)) -> Report {
+        let Prepared { config, captures } = self;
+        let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
+        let start_wall = SystemTime::now();
+        let start = timestamp(start_wall);
+        let began = Instant::now();
+
+        let (events_tx, events_rx) = sync_channel::<Event>(config.queue_capacity);
+        let (control_tx, control_rx) = sync_channel::<Control>(1);
+        let progress = Arc::new(AtomicU64::new(0));
+
+        let local = crate::os::interfaces::local_addresses();
+        let engine = Engine::new(EngineConfig {
+            start,
+            series_buckets: config.duration.as_secs() as usize + 2,
+            pending_capacity: config.pending_capacity,
+            local_addrs: local,
+        });
+        let engine_thread = spawn("netflow-engine", {
+            let control_tx = control_tx.clone();
+            move || run_engine(engine, events_rx, control_tx)
+        });
+        let rescan_thread = spawn("netflow-rescan", {
+            let events_tx = events_tx.clone();
+            let interval = config.rescan_interval;
+            move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
+        });
+
+        let (mut taps, writer) = match config.pcap {
+            Some((file, _)) => {
+                let (taps, handle) = pcap_out::start(
+                    file,
+                    captures[0].link,
+                    config.capture.snaplen as u32,
+                    captures.len(),
+                );
+                (taps.into_iter().map(Some).collect(), Some(handle))
+            }
+            None => ((0..captures.len()).map(|_| None).collect::<Vec<_>>(), None),
+        };
+        let capture_stop = Arc::new(AtomicBool::new(false));
+        let capture_threads: Vec<JoinHandle<(CaptureTally, KernelStats, Option<String>)>> =
+            captures
+                .into_iter()
+                .zip(taps.drain(..))
+                .map(|(cap, tap)| {
+                    let mut intake =
+                        Intake::new(cap.link, events_tx.clone(), tap, progress.clone());
+                    let capture_stop = capture_stop.clone();
+                    spawn(&format!("netflow-cap-{}", cap.iface), move || {
+                        let (kernel, failure) =
+                            cap.run(&capture_stop, |ts, data, len| intake.frame(ts, data, len));
+                        (intake.finish(), kernel, failure)
+                    })
+                })
+                .collect();
+        drop(events_tx);
+
+        let stopped_by = loop {
+            let elapsed = began.elapsed();
+            if stop.load(Ordering::Relaxed) {
+                break "signal";
+            }
+            if elapsed >= config.duration {
+                break "duration";
+            }
+            on_progress(Progress {
+                elapsed,
+                total: config.duration,
+                packets: progress.load(Ordering::Relaxed),
+            });
+            thread::sleep(TICK.min(config.duration - elapsed));
+        };
+        let duration = began.elapsed();
+        capture_stop.store(true, Ordering::Relaxed);
+
+        let mut tally = CaptureTally::default();
+        let mut kernel = KernelStats::default();
+        let mut warnings = Vec::new();
+        for t in capture_threads {
+            let (t_tally, t_kernel, failure) = t.join().expect("capture thread panicked");
+            merge_tally(&mut tally, &t_tally);
+            kernel.received += t_kernel.received;
+            kernel.dropped += t_kernel.dropped;
+            kernel.if_dropped += t_kernel.if_dropped;
+            warnings.extend(failure);
+        }
+        // Every packet is queued before the final scan is requested, so the engine sees
+        // the final scan after the last packet.
+        let _ = control_tx.send(Control::Final);
+        drop(control_tx);
+        rescan_thread.join().expect("rescan thread panicked");
+        let mut engine = engine_thread.join().expect("engine thread panicked");
+
+        for reason in Unattributed::ALL {
+            engine.count_unattributed(reason, tally.skipped[reason.index()]);
+        }
+        if let Some(writer) = writer {
+            let outcome = writer.join().expect("pcap writer panicked");
+            warnings.extend(pcap_warnings(&outcome, tally.pcap_dropped));
+        }
+        let finished = engine.finish();
+        let facts = CaptureFacts {
+            host: hostname(),
+            start_time: humantime::format_rfc3339_seconds(start_wall).to_string(),
+            duration_secs: duration.as_secs_f64(),
+            stopped_by: stopped_by.to_string(),
+            interfaces,
+            filter: config.capture.filter.clone(),
+            captured: tally.captured,
+            dropped: Dropped {
+                queue: tally.queue_dropped,
+                kernel_packets: kernel.dropped,
+                interface_packets: kernel.if_dropped,
+            },
+            warnings,
+        };
+        Report::build(&finished, facts, config.ranking)
+    }
+}
+
+/// Runs a whole snapshot: the library entry point for other programs.
+pub fn run_snapshot(config: SnapshotConfig, stop: Arc<AtomicBool>) -> Result<Report, Error> {
+    Ok(prepare(config)?.run(stop, |_| {}))
+}
+
+fn run_engine(mut engine: Engine, events: Receiver<Event>, control: SyncSender<Control>) -> Engine {
+    for event in events {
+        match event {
+            Event::Packet(p) => engine.packet(&p),
+            Event::Scan(table) => engine.apply_scan(*table),
+        }
+        if engine.take_rescan_request() {
+            // A full channel means a request is already waiting: nothing to add.
+            let _ = control.try_send(Control::Early);
+        }
+    }
+    engine
+}
+
+fn merge_tally(into: &mut CaptureTally, t: &CaptureTally) {
+    into.captured.merge(t.captured);
+    for (a, b) in into.skipped.iter_mut().zip(t.skipped.iter()) {
+        a.merge(*b);
+    }
+    into.queue_dropped.merge(t.queue_dropped);
+    into.pcap_dropped += t.pcap_dropped;
+}
+
+fn pcap_warnings(outcome: &WriterOutcome, dropped: u64) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(e) = &outcome.error {
+        w.push(format!(
+            "the pcap file is incomplete: writing it failed ({e}); {} packets were written",
+            outcome.written
+        ));
+    }
+    if dropped > 0 {
+        w.push(format!(
+            "the pcap file is missing {dropped} packets: its writer fell behind"
+        ));
+    }
+    w
+}
+
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("spawning a netflow thread")
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    Timestamp::from_micros(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}

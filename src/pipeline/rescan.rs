@@ -1,0 +1,80 @@
+//! The rescan thread: /proc scans on an interval, early when unknown traffic appears
+//! (rate-limited), and one final scan when capture ends.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::Event;
+use crate::attrib::SocketTable;
+use crate::model::Timestamp;
+use crate::os::interfaces::local_addresses;
+use crate::os::procfs::ProcScanner;
+
+/// Requests to the rescan thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Unknown traffic appeared: scan soon.
+    Early,
+    /// Capture has ended: scan once more, then stop.
+    Final,
+}
+
+/// The shortest gap between two scans, so a stream of unknown flows cannot turn
+/// netflow into a /proc-walking busy loop (nethogs burns most of a core that way).
+const MIN_GAP: Duration = Duration::from_millis(50);
+/// Early scans also wait this many times the last scan's cost: rescans stay under
+/// about a fifth of a core however large the host's socket tables are.
+const GAP_PER_SCAN_COST: u32 = 4;
+
+pub fn run(
+    mut scanner: ProcScanner,
+    interval: Duration,
+    control: Receiver<Control>,
+    events: SyncSender<Event>,
+) {
+    let mut generation = 0u64;
+    let mut scan = |generation: &mut u64| -> Duration {
+        let began = Instant::now();
+        let started_at = now();
+        *generation += 1;
+        let result = scanner.scan(started_at, local_addresses());
+        let table = SocketTable::build(*generation, result);
+        let _ = events.send(Event::Scan(Box::new(table)));
+        began.elapsed()
+    };
+    let mut cost = scan(&mut generation);
+    let mut last = Instant::now();
+    loop {
+        let wait = interval.saturating_sub(last.elapsed());
+        match control.recv_timeout(wait) {
+            Ok(Control::Final) | Err(RecvTimeoutError::Disconnected) => {
+                scan(&mut generation);
+                return;
+            }
+            Ok(Control::Early) => {
+                // Wait out the gap (more early requests merge into this one), but
+                // wake for the final scan.
+                let gap = MIN_GAP.max(cost * GAP_PER_SCAN_COST);
+                while last.elapsed() < gap {
+                    match control.recv_timeout(gap.saturating_sub(last.elapsed())) {
+                        Ok(Control::Final) | Err(RecvTimeoutError::Disconnected) => {
+                            scan(&mut generation);
+                            return;
+                        }
+                        Ok(Control::Early) | Err(RecvTimeoutError::Timeout) => {}
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        cost = scan(&mut generation);
+        last = Instant::now();
+    }
+}
+
+fn now() -> Timestamp {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_micros(since_epoch.as_micros() as u64)
+}

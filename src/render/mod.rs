@@ -1,0 +1,35 @@
+//! Rendering: a [`Report`] into bytes for people (table) or programs (JSON, CSV).
+//!
+//! Owns layout, units and column names.
+//! Does not compute anything the report does not hold, open files, or read the clock.
+
+mod csv;
+mod json;
+mod table;
+mod units;
+
+use std::io::{self, Write};
+
+use crate::report::Report;
+
+pub use units::human_bytes;
+
+/// Output formats for `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Writes the report in `format`.
+pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => table::write(report, out),
+        Format::Json => json::write(report, out),
+        Format::Csv => csv::write(report, out),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;

@@ -1,0 +1,173 @@
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+use super::LinkType;
+use crate::model::{Proto, Timestamp, Unattributed};
+
+/// What the rest of netflow needs from one TCP or UDP packet (about 64 bytes, `Copy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketSummary {
+    pub ts: Timestamp,
+    pub proto: Proto,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// IP header + payload, as the IP header states it, never more than was on the wire.
+    pub ip_len: u32,
+}
+
+/// A frame that cannot be attributed to a socket, with the network-layer bytes it carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub reason: Unattributed,
+    pub bytes: u32,
+}
+
+/// Parses one captured frame.
+///
+/// `frame` is what was captured (possibly cut to the snap length); `wire_len` is the
+/// frame's length on the wire, from the pcap header. Byte counts use the IP header's
+/// own length field, clamped to what the wire carried, so truncated captures still
+/// count full packets and Ethernet padding is not counted.
+pub fn summarize(
+    link: LinkType,
+    ts: Timestamp,
+    frame: &[u8],
+    wire_len: u32,
+) -> Result<PacketSummary, Skipped> {
+    let (sliced, link_len) = slice(link, frame).ok_or(Skipped {
+        reason: Unattributed::Malformed,
+        bytes: wire_len,
+    })?;
+    let net_wire_len = wire_len.saturating_sub(link_len as u32);
+    let skipped = |reason| Skipped {
+        reason,
+        bytes: net_wire_len,
+    };
+
+    let (src_ip, dst_ip, ip_len, fragment) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            let stated = u32::from(h.total_len());
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                stated_or_wire(stated, net_wire_len),
+                h.fragments_offset().value() != 0,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            let stated = u32::from(h.payload_length()) + 40;
+            let fragment = ip.payload().fragmented;
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                // A payload length of 0 means a jumbogram (BIG TCP): trust the wire.
+                if h.payload_length() == 0 {
+                    net_wire_len
+                } else {
+                    stated_or_wire(stated, net_wire_len)
+                },
+                fragment,
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Err(skipped(Unattributed::NotIp)),
+        None => {
+            let reason = if is_ip_ether_type(&sliced) {
+                Unattributed::Malformed
+            } else {
+                Unattributed::NotIp
+            };
+            return Err(skipped(reason));
+        }
+    };
+    let ip_skip = |reason| Skipped {
+        reason,
+        bytes: ip_len,
+    };
+
+    let (proto, sport, dport) = match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => (Proto::Tcp, t.source_port(), t.destination_port()),
+        Some(TransportSlice::Udp(u)) => (Proto::Udp, u.source_port(), u.destination_port()),
+        Some(_) => return Err(ip_skip(Unattributed::NotTcpUdp)),
+        None => {
+            let reason = match sliced.ip_payload().map(|p| p.ip_number) {
+                _ if fragment => Unattributed::Fragment,
+                Some(n) if n == etherparse::IpNumber::TCP || n == etherparse::IpNumber::UDP => {
+                    Unattributed::Malformed
+                }
+                Some(_) => Unattributed::NotTcpUdp,
+                None => Unattributed::Malformed,
+            };
+            return Err(ip_skip(reason));
+        }
+    };
+
+    Ok(PacketSummary {
+        ts,
+        proto,
+        src: SocketAddr::new(src_ip, sport),
+        dst: SocketAddr::new(dst_ip, dport),
+        ip_len,
+    })
+}
+
+/// The IP header's stated length, unless it is zero (TSO/BIG TCP super-packets) or
+/// claims more than the wire carried (a lie we do not count).
+fn stated_or_wire(stated: u32, net_wire_len: u32) -> u32 {
+    if stated == 0 {
+        net_wire_len
+    } else {
+        stated.min(net_wire_len)
+    }
+}
+
+/// Slices the frame and returns how many link-layer bytes precede the network layer.
+fn slice(link: LinkType, frame: &[u8]) -> Option<(LaxSlicedPacket<'_>, usize)> {
+    match link {
+        LinkType::Ethernet => {
+            let sliced = LaxSlicedPacket::from_ethernet(frame).ok()?;
+            let link_len = match sliced.ether_payload() {
+                Some(p) => offset_of(frame, p.payload),
+                None => frame.len(),
+            };
+            Some((sliced, link_len))
+        }
+        // SLL: 16 bytes, protocol (EtherType) in the last two.
+        LinkType::LinuxSll => from_ether_type_at(frame, 14, 16),
+        // SLL2: 20 bytes, protocol (EtherType) in the first two.
+        LinkType::LinuxSll2 => from_ether_type_at(frame, 0, 20),
+        LinkType::RawIp => Some((LaxSlicedPacket::from_ip(frame).ok()?, 0)),
+        LinkType::Null | LinkType::Loop => {
+            let rest = frame.get(4..)?;
+            Some((LaxSlicedPacket::from_ip(rest).ok()?, 4))
+        }
+    }
+}
+
+fn from_ether_type_at(
+    frame: &[u8],
+    type_at: usize,
+    header_len: usize,
+) -> Option<(LaxSlicedPacket<'_>, usize)> {
+    let bytes = frame.get(type_at..type_at + 2)?;
+    let ether_type = EtherType(u16::from_be_bytes([bytes[0], bytes[1]]));
+    let rest = frame.get(header_len..)?;
+    Some((
+        LaxSlicedPacket::from_ether_type(ether_type, rest),
+        header_len,
+    ))
+}
+
+fn offset_of(frame: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize)
+        .saturating_sub(frame.as_ptr() as usize)
+        .min(frame.len())
+}
+
+fn is_ip_ether_type(sliced: &LaxSlicedPacket<'_>) -> bool {
+    sliced
+        .ether_payload()
+        .is_some_and(|p| p.ether_type == EtherType::IPV4 || p.ether_type == EtherType::IPV6)
+}

@@ -1,0 +1,167 @@
+//! A traffic generator for netflow's integration tests: one role per process, so each
+//! gets its own pid, and exact byte counts reported on stdout.
+//!
+//! Roles (every loop is bounded in count and time):
+//!   tcp-server <listen-addr> <recv-bytes> <send-bytes>
+//!       accepts one connection, reads exactly recv-bytes, writes send-bytes.
+//!   tcp-client <server-addr> <send-bytes> <recv-bytes>
+//!       connects, writes send-bytes, reads exactly recv-bytes.
+//!   udp-server <listen-addr> <count> <reply-size>
+//!       unconnected socket: answers up to `count` datagrams with `reply-size` bytes each.
+//!   udp-client <server-addr> <count> <size>
+//!       connected socket: sends `count` datagrams of `size` bytes, one at a time,
+//!       waiting up to 1 s for each reply.
+//!
+//! Each role prints `ready <local-addr>` once its socket is set up, and
+//! `done sent=<payload bytes> recv=<payload bytes> sent_packets=<n> recv_packets=<n>`
+//! when its traffic is over (packets counted for UDP only). It then keeps its socket
+//! open until stdin closes, so netflow can still find the socket in /proc.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test helper process: it exits with a usage status like any small tool"
+)]
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+const CHUNK: usize = 16 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> &str { args.get(i).map(String::as_str).unwrap_or_else(|| usage()) };
+    let num = |i: usize| -> usize { arg(i).parse().unwrap_or_else(|_| usage()) };
+    let addr = |i: usize| -> SocketAddr { arg(i).parse().unwrap_or_else(|_| usage()) };
+    match arg(0) {
+        "tcp-server" => tcp_server(addr(1), num(2), num(3)),
+        "tcp-client" => tcp_client(addr(1), num(2), num(3)),
+        "udp-server" => udp_server(addr(1), num(2), num(3)),
+        "udp-client" => udp_client(addr(1), num(2), num(3)),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: traffic-peer tcp-server|tcp-client|udp-server|udp-client ADDR N M");
+    std::process::exit(2)
+}
+
+fn say(line: String) {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}").expect("stdout");
+    out.flush().expect("stdout");
+}
+
+/// Holds the socket until the test closes our stdin.
+fn linger<T>(socket: T) {
+    let mut sink = String::new();
+    while io::stdin()
+        .lock()
+        .read_line(&mut sink)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {
+        sink.clear();
+    }
+    drop(socket);
+}
+
+fn tcp_server(listen: SocketAddr, recv: usize, send: usize) {
+    let listener = TcpListener::bind(listen).expect("bind");
+    say(format!("ready {}", listener.local_addr().expect("addr")));
+    let (mut stream, _) = listener.accept().expect("accept");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let got = read_exactly(&mut stream, recv);
+    write_bytes(&mut stream, send);
+    say(format!(
+        "done sent={send} recv={got} sent_packets=0 recv_packets=0"
+    ));
+    linger((listener, stream));
+}
+
+fn tcp_client(server: SocketAddr, send: usize, recv: usize) {
+    let mut stream = TcpStream::connect_timeout(&server, TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    say(format!("ready {}", stream.local_addr().expect("addr")));
+    write_bytes(&mut stream, send);
+    let got = read_exactly(&mut stream, recv);
+    say(format!(
+        "done sent={send} recv={got} sent_packets=0 recv_packets=0"
+    ));
+    linger(stream);
+}
+
+fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
+    let socket = UdpSocket::bind(listen).expect("bind");
+    socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    say(format!("ready {}", socket.local_addr().expect("addr")));
+    let mut buf = vec![0u8; 65_536];
+    let answer = vec![b'r'; reply];
+    let (mut sent, mut recv, mut packets) = (0, 0, 0);
+    while packets < count {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            break;
+        };
+        recv += n;
+        packets += 1;
+        sent += socket.send_to(&answer, from).expect("send");
+    }
+    say(format!(
+        "done sent={sent} recv={recv} sent_packets={packets} recv_packets={packets}"
+    ));
+    linger(socket);
+}
+
+fn udp_client(server: SocketAddr, count: usize, size: usize) {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
+    let socket = UdpSocket::bind(bind).expect("bind");
+    socket.connect(server).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    say(format!("ready {}", socket.local_addr().expect("addr")));
+    let payload = vec![b'q'; size];
+    let mut buf = vec![0u8; 65_536];
+    let (mut sent, mut recv, mut sent_packets, mut recv_packets) = (0, 0, 0, 0);
+    for _ in 0..count {
+        sent += socket.send(&payload).expect("send");
+        sent_packets += 1;
+        if let Ok(n) = socket.recv(&mut buf) {
+            recv += n;
+            recv_packets += 1;
+        }
+    }
+    say(format!(
+        "done sent={sent} recv={recv} sent_packets={sent_packets} recv_packets={recv_packets}"
+    ));
+    linger(socket);
+}
+
+fn write_bytes(stream: &mut TcpStream, mut left: usize) {
+    let chunk = vec![b'x'; CHUNK];
+    while left > 0 {
+        let n = left.min(CHUNK);
+        stream.write_all(&chunk[..n]).expect("write");
+        left -= n;
+    }
+}
+
+fn read_exactly(stream: &mut TcpStream, want: usize) -> usize {
+    let mut buf = vec![0u8; CHUNK];
+    let mut got = 0;
+    while got < want {
+        match stream.read(&mut buf[..CHUNK.min(want - got)]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
