@@ -248,3 +248,326 @@ pub struct Finished {
     pub flows: usize,
     pub unreadable_processes: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrib::{ScanResult, SocketRow};
+    use crate::model::{ProcessInfo, ProcessKey, Proto};
+    use crate::report::{CaptureFacts, Dropped, Ranking, Report, SortKey};
+
+    const HOST: &str = "198.18.0.1";
+
+    fn ms(n: u64) -> Timestamp {
+        Timestamp(1_800_000_000_000_000 + n * 1_000)
+    }
+
+    fn engine(pending: usize) -> Engine {
+        Engine::new(EngineConfig {
+            start: ms(0),
+            series_buckets: 10,
+            pending_capacity: pending,
+            local_addrs: vec![HOST.parse().unwrap()],
+        })
+    }
+
+    fn pkt(proto: Proto, src: &str, dst: &str, ip_len: u32, at: Timestamp) -> PacketSummary {
+        PacketSummary {
+            ts: at,
+            proto,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            ip_len,
+        }
+    }
+
+    fn process(pid: u32) -> ProcessInfo {
+        ProcessInfo {
+            key: ProcessKey { pid, start_time: 7 },
+            ppid: 1,
+            name: format!("p{pid}"),
+            cmdline: String::new(),
+            uid: Some(0),
+            user: "root".into(),
+        }
+    }
+
+    /// A table in which `pid` holds a socket `local` ↔ `remote`, from a scan that
+    /// started at `started_at`.
+    fn scan(gen: u64, started_at: Timestamp, sockets: &[(u32, Proto, &str, &str)]) -> SocketTable {
+        let mut result = ScanResult {
+            started_at,
+            local_addrs: vec![HOST.parse().unwrap()],
+            ..ScanResult::default()
+        };
+        for (i, &(pid, proto, local, remote)) in sockets.iter().enumerate() {
+            let inode = 1000 + i as u64;
+            result.sockets.push(SocketRow {
+                proto,
+                local: local.parse().unwrap(),
+                remote: remote.parse().unwrap(),
+                inode,
+                listening: false,
+            });
+            result.fds.push((pid, inode));
+            result.processes.push(process(pid));
+        }
+        SocketTable::build(gen, result)
+    }
+
+    fn bytes_of(f: &Finished, pid: u32) -> (u64, u64) {
+        f.ledger
+            .processes()
+            .iter()
+            .find(|p| p.info.key.pid == pid)
+            .map(|p| (p.traffic.inbound.bytes, p.traffic.outbound.bytes))
+            .unwrap_or((0, 0))
+    }
+
+    fn report(f: &Finished, captured: Counter) -> Report {
+        let facts = CaptureFacts {
+            host: "h".into(),
+            start_time: "t".into(),
+            duration_secs: 1.0,
+            stopped_by: "duration".into(),
+            interfaces: vec![],
+            filter: None,
+            captured,
+            dropped: Dropped::default(),
+            warnings: vec![],
+        };
+        Report::build(
+            f,
+            facts,
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn known_socket_is_charged_in_both_directions() {
+        let mut e = engine(16);
+        e.apply_scan(scan(
+            1,
+            ms(0),
+            &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
+        ));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:5000",
+            "198.18.0.2:80",
+            1_500,
+            ms(10),
+        ));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.2:80",
+            "198.18.0.1:5000",
+            52,
+            ms(20),
+        ));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 42), (52, 1_500));
+        assert_eq!(
+            f.ledger.processes()[0].connections,
+            1,
+            "one socket, one flow"
+        );
+    }
+
+    #[test]
+    fn unknown_flow_waits_for_a_scan_that_started_after_it() {
+        let mut e = engine(16);
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:5000",
+            "198.18.0.2:80",
+            100,
+            ms(10),
+        ));
+        assert_eq!(e.pending_len(), 1);
+        assert!(e.take_rescan_request());
+        // A scan that began before the packet (and did not see the socket) is no verdict.
+        e.apply_scan(scan(1, ms(5), &[]));
+        assert_eq!(e.pending_len(), 1);
+        e.apply_scan(scan(
+            2,
+            ms(30),
+            &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
+        ));
+        assert_eq!(e.pending_len(), 0);
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 42), (0, 100));
+    }
+
+    #[test]
+    fn flow_missed_by_later_scans_is_no_socket_and_stops_waiting() {
+        let mut e = engine(16);
+        e.packet(&pkt(
+            Proto::Udp,
+            "198.18.0.1:4000",
+            "198.18.0.2:53",
+            60,
+            ms(10),
+        ));
+        e.apply_scan(scan(1, ms(20), &[]));
+        e.packet(&pkt(
+            Proto::Udp,
+            "198.18.0.1:4000",
+            "198.18.0.2:53",
+            60,
+            ms(30),
+        ));
+        e.apply_scan(scan(2, ms(40), &[]));
+        // Two scans missed it: new packets are counted at once instead of waiting.
+        e.packet(&pkt(
+            Proto::Udp,
+            "198.18.0.1:4000",
+            "198.18.0.2:53",
+            60,
+            ms(50),
+        ));
+        assert_eq!(e.pending_len(), 0);
+        let f = e.finish();
+        assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).packets, 3);
+        assert!(report(
+            &f,
+            Counter {
+                packets: 3,
+                bytes: 180
+            }
+        )
+        .totals_add_up());
+    }
+
+    #[test]
+    fn given_up_flow_is_found_again_by_a_newer_table() {
+        let mut e = engine(16);
+        let flow = ("198.18.0.1:4000", "198.18.0.2:53");
+        for (gen, at) in [(1, 20), (2, 40)] {
+            e.packet(&pkt(Proto::Udp, flow.0, flow.1, 60, ms(at - 10)));
+            e.apply_scan(scan(gen, ms(at), &[]));
+        }
+        e.apply_scan(scan(3, ms(60), &[(9, Proto::Udp, flow.0, flow.1)]));
+        e.packet(&pkt(Proto::Udp, flow.0, flow.1, 60, ms(70)));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 9), (0, 60));
+    }
+
+    #[test]
+    fn loopback_traffic_is_charged_to_both_local_processes() {
+        let mut e = engine(16);
+        e.apply_scan(scan(
+            1,
+            ms(0),
+            &[
+                (10, Proto::Tcp, "127.0.0.1:5000", "127.0.0.1:80"),
+                (20, Proto::Tcp, "127.0.0.1:80", "127.0.0.1:5000"),
+            ],
+        ));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "127.0.0.1:5000",
+            "127.0.0.1:80",
+            1_000,
+            ms(1),
+        ));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "127.0.0.1:80",
+            "127.0.0.1:5000",
+            300,
+            ms(2),
+        ));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 10), (300, 1_000));
+        assert_eq!(bytes_of(&f, 20), (1_000, 300));
+        assert_eq!(
+            f.both_ends,
+            Counter {
+                packets: 2,
+                bytes: 1_300
+            }
+        );
+        assert!(report(
+            &f,
+            Counter {
+                packets: 2,
+                bytes: 1_300
+            }
+        )
+        .totals_add_up());
+    }
+
+    #[test]
+    fn full_retry_ring_counts_what_it_pushes_out() {
+        let mut e = engine(2);
+        for i in 0..5 {
+            e.packet(&pkt(
+                Proto::Tcp,
+                "198.18.0.1:5000",
+                "198.18.0.2:80",
+                10 + i,
+                ms(1),
+            ));
+        }
+        let f = e.finish();
+        let overflow = f.ledger.unattributed(Unattributed::PendingOverflow);
+        assert_eq!(
+            overflow,
+            Counter {
+                packets: 3,
+                bytes: 10 + 11 + 12
+            }
+        );
+        assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).packets, 2);
+    }
+
+    #[test]
+    fn traffic_of_other_hosts_is_not_local() {
+        let mut e = engine(2);
+        e.packet(&pkt(Proto::Tcp, "198.18.0.7:1", "198.18.0.8:2", 99, ms(1)));
+        let f = e.finish();
+        assert_eq!(
+            f.ledger.unattributed(Unattributed::NotLocal),
+            Counter {
+                packets: 1,
+                bytes: 99
+            }
+        );
+    }
+
+    #[test]
+    fn totals_add_up_with_skipped_frames_and_mixed_outcomes() {
+        let mut e = engine(4);
+        e.apply_scan(scan(
+            1,
+            ms(0),
+            &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
+        ));
+        let packets = [
+            pkt(Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80", 1_500, ms(1)),
+            pkt(Proto::Tcp, "198.18.0.1:6000", "198.18.0.2:80", 700, ms(2)),
+            pkt(Proto::Udp, "127.0.0.1:1", "127.0.0.1:2", 30, ms(3)),
+            pkt(Proto::Udp, "198.18.0.9:1", "198.18.0.8:2", 40, ms(4)),
+        ];
+        let mut captured = Counter::default();
+        for p in &packets {
+            captured.add(u64::from(p.ip_len));
+            e.packet(p);
+        }
+        let icmp = Counter {
+            packets: 2,
+            bytes: 168,
+        };
+        captured.merge(icmp);
+        e.count_unattributed(Unattributed::NotTcpUdp, icmp);
+        let f = e.finish();
+        let r = report(&f, captured);
+        assert!(r.totals_add_up(), "{:?}", r.summary);
+        assert_eq!(r.processes.len(), 1);
+        assert_eq!(r.unattributed["no_socket"].packets, 3);
+    }
+}

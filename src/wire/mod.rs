@@ -13,3 +13,6 @@ mod summary;
 
 pub use link::LinkType;
 pub use summary::{summarize, PacketSummary, Skipped};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! Frames built byte by byte with etherparse's builder, one per link type and layer.
+
+use etherparse::PacketBuilder;
+
+use super::*;
+use crate::model::{Proto, Timestamp, Unattributed};
+
+const T0: Timestamp = Timestamp(1_700_000_000_000_000);
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+fn tcp_v4_ethernet(payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+        .tcp(40_000, 443, 1, 65_535);
+    let mut frame = Vec::new();
+    b.write(&mut frame, payload).unwrap();
+    frame
+}
+
+fn udp_v6_ip(payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ipv6(
+        [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        64,
+    )
+    .udp(5353, 53);
+    let mut pkt = Vec::new();
+    b.write(&mut pkt, payload).unwrap();
+    pkt
+}
+
+fn full(link: LinkType, frame: &[u8]) -> Result<PacketSummary, Skipped> {
+    summarize(link, T0, frame, frame.len() as u32)
+}
+
+#[test]
+fn ethernet_tcp_v4_gives_ports_and_ip_length() {
+    let frame = tcp_v4_ethernet(&[7; 100]);
+    let s = full(LinkType::Ethernet, &frame).unwrap();
+    assert_eq!(s.proto, Proto::Tcp);
+    assert_eq!(s.src, "198.18.0.1:40000".parse().unwrap());
+    assert_eq!(s.dst, "198.18.0.2:443".parse().unwrap());
+    assert_eq!(s.ip_len, 20 + 20 + 100);
+    assert_eq!(s.ts, T0);
+}
+
+#[test]
+fn vlan_and_qinq_tags_are_looked_through() {
+    for tags in [1usize, 2] {
+        let mut frame = Vec::new();
+        let b = if tags == 1 {
+            PacketBuilder::ethernet2(MAC_A, MAC_B)
+                .single_vlan(etherparse::VlanId::try_new(10).unwrap())
+                .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+                .udp(1000, 2000)
+        } else {
+            PacketBuilder::ethernet2(MAC_A, MAC_B)
+                .double_vlan(
+                    etherparse::VlanId::try_new(10).unwrap(),
+                    etherparse::VlanId::try_new(20).unwrap(),
+                )
+                .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+                .udp(1000, 2000)
+        };
+        b.write(&mut frame, &[1; 10]).unwrap();
+        let s = full(LinkType::Ethernet, &frame).unwrap();
+        assert_eq!(s.proto, Proto::Udp);
+        assert_eq!(s.ip_len, 20 + 8 + 10, "{tags} tag(s)");
+    }
+}
+
+#[test]
+fn raw_ip_v6_udp() {
+    let pkt = udp_v6_ip(&[0; 33]);
+    let s = full(LinkType::RawIp, &pkt).unwrap();
+    assert_eq!(s.proto, Proto::Udp);
+    assert_eq!(s.src, "[fd00::1]:5353".parse().unwrap());
+    assert_eq!(s.ip_len, 40 + 8 + 33);
+}
+
+#[test]
+fn linux_cooked_v1_and_v2_headers_are_skipped() {
+    let ip = udp_v6_ip(&[0; 5]);
+    // SLL: packet type, ARPHRD, address length, 8 address bytes, protocol.
+    let mut sll = vec![0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x86, 0xdd];
+    sll.extend_from_slice(&ip);
+    // SLL2: protocol, reserved, ifindex, ARPHRD, packet type, address length, 8 bytes.
+    let mut sll2 = vec![
+        0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+    ];
+    sll2.extend_from_slice(&ip);
+    for (link, frame) in [(LinkType::LinuxSll, sll), (LinkType::LinuxSll2, sll2)] {
+        let s = full(link, &frame).unwrap();
+        assert_eq!(s.dst, "[fd00::2]:53".parse().unwrap(), "{link:?}");
+        assert_eq!(s.ip_len, 40 + 8 + 5, "{link:?}");
+    }
+}
+
+#[test]
+fn bsd_loopback_header_is_skipped() {
+    let b = PacketBuilder::ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64).tcp(1, 2, 0, 100);
+    let mut frame = 2u32.to_ne_bytes().to_vec(); // AF_INET
+    b.write(&mut frame, &[]).unwrap();
+    let s = full(LinkType::Null, &frame).unwrap();
+    assert_eq!(s.ip_len, 40);
+}
+
+#[test]
+fn truncated_capture_still_counts_the_whole_packet() {
+    // 1400 payload bytes on the wire, only the first 128 captured (the snap length).
+    let frame = tcp_v4_ethernet(&[9; 1_400]);
+    let s = summarize(LinkType::Ethernet, T0, &frame[..128], frame.len() as u32).unwrap();
+    assert_eq!(s.ip_len, 20 + 20 + 1_400);
+}
+
+#[test]
+fn ip_length_claiming_more_than_the_wire_is_clamped() {
+    let mut frame = tcp_v4_ethernet(&[0; 10]);
+    frame[14 + 2] = 0xff; // total length high byte: claims ~65 KB
+    let s = full(LinkType::Ethernet, &frame).unwrap();
+    assert_eq!(s.ip_len, (frame.len() - 14) as u32);
+}
+
+#[test]
+fn ethernet_padding_is_not_counted() {
+    let mut frame = tcp_v4_ethernet(&[]);
+    frame.resize(60, 0); // minimum Ethernet frame
+    let s = full(LinkType::Ethernet, &frame).unwrap();
+    assert_eq!(s.ip_len, 40);
+}
+
+#[test]
+fn arp_is_not_ip() {
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&MAC_A);
+    frame.extend_from_slice(&[0x08, 0x06]);
+    frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    frame.extend_from_slice(&[0; 20]);
+    let skip = full(LinkType::Ethernet, &frame).unwrap_err();
+    assert_eq!(skip.reason, Unattributed::NotIp);
+    assert_eq!(skip.bytes, 28);
+}
+
+#[test]
+fn icmp_is_ip_but_not_tcp_or_udp() {
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+        .icmpv4_echo_request(1, 1);
+    let mut frame = Vec::new();
+    b.write(&mut frame, &[0; 56]).unwrap();
+    let skip = full(LinkType::Ethernet, &frame).unwrap_err();
+    assert_eq!(skip.reason, Unattributed::NotTcpUdp);
+    assert_eq!(skip.bytes, 20 + 8 + 56);
+}
+
+#[test]
+fn later_ip_fragments_have_no_ports() {
+    let mut frame = tcp_v4_ethernet(&[0; 40]);
+    // Fragment offset 8 (64 bytes): a later fragment.
+    frame[14 + 6] = 0x00;
+    frame[14 + 7] = 0x08;
+    let skip = full(LinkType::Ethernet, &frame).unwrap_err();
+    assert_eq!(skip.reason, Unattributed::Fragment);
+}
+
+#[test]
+fn truncated_headers_are_malformed_not_a_panic() {
+    let frame = tcp_v4_ethernet(&[0; 20]);
+    for cut in 0..frame.len() {
+        let _ = summarize(LinkType::Ethernet, T0, &frame[..cut], frame.len() as u32);
+    }
+    let skip = summarize(
+        LinkType::Ethernet,
+        T0,
+        &frame[..14 + 10],
+        frame.len() as u32,
+    )
+    .unwrap_err();
+    assert_eq!(skip.reason, Unattributed::Malformed);
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // A cheap, deterministic sweep (xorshift) of random frames over every link type.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut buf = [0u8; 128];
+    for round in 0..20_000 {
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let len = (x as usize) % buf.len();
+        for link in [
+            LinkType::Ethernet,
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+            LinkType::RawIp,
+            LinkType::Null,
+            LinkType::Loop,
+        ] {
+            let _ = summarize(link, T0, &buf[..len], round);
+        }
+    }
+}
