@@ -67,8 +67,24 @@ pub fn open(iface: &str, settings: &CaptureSettings) -> Result<OpenCapture, Erro
     })
 }
 
+/// Wakes a capture thread blocked in a read: libpcap's read timeout does not fire on
+/// an idle Linux interface, so a stop flag alone would wait for the next packet.
+pub struct Stopper(pcap::BreakLoop);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.breakloop();
+    }
+}
+
 impl OpenCapture {
-    /// Reads packets until `stop` is set, handing each to `on_frame(ts, data, wire_len)`.
+    /// A handle that interrupts [`OpenCapture::run`] from another thread.
+    pub fn stopper(&mut self) -> Stopper {
+        Stopper(self.handle.breakloop_handle())
+    }
+
+    /// Reads packets until `stop` is set (and the [`Stopper`] called), handing each to
+    /// `on_frame(ts, data, wire_len)`.
     /// Returns the kernel's statistics and, if reading failed, why.
     pub fn run(
         mut self,

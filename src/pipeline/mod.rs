@@ -26,7 +26,7 @@ use crate::attrib::SocketTable;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
-use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture};
+use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::procfs::ProcScanner;
 use crate::report::{CaptureFacts, Dropped, Ranking, Report};
@@ -141,6 +141,8 @@ impl Prepared {
             None => ((0..captures.len()).map(|_| None).collect::<Vec<_>>(), None),
         };
         let capture_stop = Arc::new(AtomicBool::new(false));
+        let mut captures = captures;
+        let stoppers: Vec<Stopper> = captures.iter_mut().map(OpenCapture::stopper).collect();
         let capture_threads: Vec<JoinHandle<(CaptureTally, KernelStats, Option<String>)>> =
             captures
                 .into_iter()
@@ -175,6 +177,9 @@ impl Prepared {
         };
         let duration = began.elapsed();
         capture_stop.store(true, Ordering::Relaxed);
+        for s in &stoppers {
+            s.stop();
+        }
 
         let mut tally = CaptureTally::default();
         let mut kernel = KernelStats::default();

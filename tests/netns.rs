@@ -1,0 +1,174 @@
+//! End-to-end: the real binary captures real traffic between network namespaces and on
+//! loopback, and every byte each process moved is charged to that process.
+//!
+//! Ground truth comes from two independent sides: each traffic peer reports the payload
+//! it sent and received, and tcpdump reads the IP lengths of that process's packets
+//! back from the pcap file netflow wrote.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Which packets belong to one local socket, and what its IP and TCP/UDP headers weigh.
+struct Expect<'a> {
+    what: &'a str,
+    peer: &'a Peer,
+    moved: Moved,
+    proto: &'a str,
+    /// The socket's address on the wire (differs from its bound address for wildcards).
+    addr: std::net::SocketAddr,
+}
+
+impl Expect<'_> {
+    fn ip_header(&self) -> u64 {
+        if self.addr.is_ipv4() {
+            20
+        } else {
+            40
+        }
+    }
+
+    /// tcpdump's view of this socket's packets: (out, in), each (packets, bytes).
+    fn ground_truth(&self, pcap: &std::path::Path) -> ((u64, u64), (u64, u64)) {
+        let (ip, port) = (self.addr.ip(), self.addr.port());
+        let out = format!("{} and src host {ip} and src port {port}", self.proto);
+        let inb = format!("{} and dst host {ip} and dst port {port}", self.proto);
+        (tcpdump_ip_bytes(pcap, &out), tcpdump_ip_bytes(pcap, &inb))
+    }
+
+    fn check(&self, report: &serde_json::Value, pcap: &std::path::Path) {
+        let r = row(report, self.peer.pid);
+        let what = self.what;
+        let (bytes_in, bytes_out) = (num(&r["bytes_in"]), num(&r["bytes_out"]));
+        let (packets_in, packets_out) = (num(&r["packets_in"]), num(&r["packets_out"]));
+
+        // 1. Exactly what tcpdump reads for this socket from the pcap file.
+        let ((t_out_p, t_out_b), (t_in_p, t_in_b)) = self.ground_truth(pcap);
+        assert_eq!((packets_out, bytes_out), (t_out_p, t_out_b), "{what}: out vs tcpdump");
+        assert_eq!((packets_in, bytes_in), (t_in_p, t_in_b), "{what}: in vs tcpdump");
+
+        // 2. The payload the process itself moved, plus its packets' headers.
+        let ip = self.ip_header();
+        for (dir, payload, bytes, packets) in [
+            ("out", self.moved.sent, bytes_out, packets_out),
+            ("in", self.moved.recv, bytes_in, packets_in),
+        ] {
+            if self.proto == "udp" {
+                assert_eq!(bytes, payload + packets * (ip + 8), "{what}: udp {dir}");
+            } else {
+                // TCP headers are 20..60 bytes; Linux adds 12 bytes of timestamps to every
+                // segment, so payload + (ip + 32) per packet is within 1%.
+                let headers = bytes.checked_sub(payload).expect("fewer bytes than payload");
+                assert!(
+                    headers >= packets * (ip + 20) && headers <= packets * (ip + 60),
+                    "{what}: tcp {dir}: {bytes} bytes for {payload} payload in {packets} packets"
+                );
+                let typical = (payload + packets * (ip + 32)) as f64;
+                assert!(
+                    (bytes as f64 - typical).abs() <= typical * 0.01,
+                    "{what}: tcp {dir}: {bytes} not within 1% of {typical}"
+                );
+            }
+        }
+        if self.proto == "udp" {
+            assert_eq!(packets_out, self.moved.sent_packets, "{what}: udp packets out");
+            assert_eq!(packets_in, self.moved.recv_packets, "{what}: udp packets in");
+        }
+        assert_eq!(r["name"], "traffic-peer", "{what}");
+        assert_eq!(r["user"], "root", "{what}");
+        assert!(
+            r["cmdline"].as_str().unwrap().contains("traffic-peer"),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
+    let lab = Lab::new();
+    let dir = Scratch::new("veth");
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &["-d", "6s", "-i", "eth0", "-i", "lo", "--format", "json", "-n", "0"],
+    );
+
+    // Servers live in namespace b (their sockets are invisible to netflow in a),
+    // except the loopback pair, which lives entirely in a.
+    let b = lab.b.clone();
+    let a = lab.a.clone();
+    let srv = |ns: &str, args: &[&str]| Peer::start(&lab, ns, args);
+    let _s1 = srv(&b, &["tcp-server", "198.18.0.2:7001", "2000000", "1000"]);
+    let _s2 = srv(&b, &["tcp-server", "198.18.0.2:7002", "1000", "3000000"]);
+    let _s3 = srv(&b, &["tcp-server", "[fd4e::2]:7003", "500000", "700000"]);
+    let _s4 = srv(&b, &["udp-server", "198.18.0.2:7004", "200", "300"]);
+    let _s5 = srv(&b, &["udp-server", "[::]:7005", "150", "100"]);
+    let lo_tcp_server = srv(&a, &["tcp-server", "127.0.0.1:7101", "400000", "50000"]);
+    let lo_udp_server = srv(&a, &["udp-server", "[::]:7102", "100", "64"]);
+
+    let upload = Peer::start(&lab, &a, &["tcp-client", "198.18.0.2:7001", "2000000", "1000"]);
+    let download = Peer::start(&lab, &a, &["tcp-client", "198.18.0.2:7002", "1000", "3000000"]);
+    let tcp6 = Peer::start(&lab, &a, &["tcp-client", "[fd4e::2]:7003", "500000", "700000"]);
+    let udp4 = Peer::start(&lab, &a, &["udp-client", "198.18.0.2:7004", "200", "512"]);
+    let udp6 = Peer::start(&lab, &a, &["udp-client", "[fd4e::2]:7005", "150", "1000"]);
+    let lo_tcp = Peer::start(&lab, &a, &["tcp-client", "127.0.0.1:7101", "400000", "50000"]);
+    let lo_udp = Peer::start(&lab, &a, &["udp-client", "[::1]:7102", "100", "200"]);
+
+    let expectations = [
+        ("tcp v4 upload", &upload, "tcp"),
+        ("tcp v4 download", &download, "tcp"),
+        ("tcp v6", &tcp6, "tcp"),
+        ("udp v4 connected client", &udp4, "udp"),
+        ("udp v6 connected client", &udp6, "udp"),
+        ("loopback tcp client", &lo_tcp, "tcp"),
+        ("loopback udp client", &lo_udp, "udp"),
+    ]
+    .map(|(what, peer, proto)| Expect {
+        what,
+        peer,
+        moved: peer.done(),
+        proto,
+        addr: peer.local,
+    });
+    let lo_servers = [
+        ("loopback tcp server", &lo_tcp_server, "tcp", lo_tcp_server.local),
+        (
+            "loopback udp server (wildcard [::])",
+            &lo_udp_server,
+            "udp",
+            "[::1]:7102".parse().unwrap(),
+        ),
+    ]
+    .map(|(what, peer, proto, addr)| Expect {
+        what,
+        peer,
+        moved: peer.done(),
+        proto,
+        addr,
+    });
+
+    let report = nf.finish(Duration::from_secs(30));
+    let pcap = dir.0.join("capture.pcap");
+    for e in expectations.iter().chain(lo_servers.iter()) {
+        e.check(&report, &pcap);
+    }
+
+    // Both ends of each loopback conversation saw the same packets.
+    let (c, s) = (row(&report, lo_tcp.pid), row(&report, lo_tcp_server.pid));
+    assert_eq!(c["bytes_out"], s["bytes_in"]);
+    assert_eq!(c["bytes_in"], s["bytes_out"]);
+    assert_eq!(row(&report, lo_udp_server.pid)["matched_by"][0], "bound_udp");
+
+    assert_totals_add_up(&report);
+    let summary = &report["summary"];
+    assert_eq!(summary["interfaces"], serde_json::json!(["eth0", "lo"]));
+    assert_eq!(summary["stopped_by"], "duration");
+    assert_eq!(num(&summary["dropped"]["queue"]["packets"]), 0);
+    assert!(report["warnings"].as_array().unwrap().is_empty(), "{report:#}");
+    // The pcap holds every captured packet, readable by tcpdump.
+    assert_eq!(tcpdump_count(&pcap), num(&summary["captured"]["packets"]));
+}
