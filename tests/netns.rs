@@ -46,8 +46,16 @@ impl Expect<'_> {
 
         // 1. Exactly what tcpdump reads for this socket from the pcap file.
         let ((t_out_p, t_out_b), (t_in_p, t_in_b)) = self.ground_truth(pcap);
-        assert_eq!((packets_out, bytes_out), (t_out_p, t_out_b), "{what}: out vs tcpdump");
-        assert_eq!((packets_in, bytes_in), (t_in_p, t_in_b), "{what}: in vs tcpdump");
+        assert_eq!(
+            (packets_out, bytes_out),
+            (t_out_p, t_out_b),
+            "{what}: out vs tcpdump"
+        );
+        assert_eq!(
+            (packets_in, bytes_in),
+            (t_in_p, t_in_b),
+            "{what}: in vs tcpdump"
+        );
 
         // 2. The payload the process itself moved, plus its packets' headers.
         let ip = self.ip_header();
@@ -60,7 +68,9 @@ impl Expect<'_> {
             } else {
                 // TCP headers are 20..60 bytes; Linux adds 12 bytes of timestamps to every
                 // segment, so payload + (ip + 32) per packet is within 1%.
-                let headers = bytes.checked_sub(payload).expect("fewer bytes than payload");
+                let headers = bytes
+                    .checked_sub(payload)
+                    .expect("fewer bytes than payload");
                 assert!(
                     headers >= packets * (ip + 20) && headers <= packets * (ip + 60),
                     "{what}: tcp {dir}: {bytes} bytes for {payload} payload in {packets} packets"
@@ -73,8 +83,14 @@ impl Expect<'_> {
             }
         }
         if self.proto == "udp" {
-            assert_eq!(packets_out, self.moved.sent_packets, "{what}: udp packets out");
-            assert_eq!(packets_in, self.moved.recv_packets, "{what}: udp packets in");
+            assert_eq!(
+                packets_out, self.moved.sent_packets,
+                "{what}: udp packets out"
+            );
+            assert_eq!(
+                packets_in, self.moved.recv_packets,
+                "{what}: udp packets in"
+            );
         }
         assert_eq!(r["name"], "traffic-peer", "{what}");
         assert_eq!(r["user"], "root", "{what}");
@@ -94,7 +110,9 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
         &lab,
         &lab.a,
         &dir.0,
-        &["-d", "6s", "-i", "eth0", "-i", "lo", "--format", "json", "-n", "0"],
+        &[
+            "-d", "6s", "-i", "eth0", "-i", "lo", "--format", "json", "-n", "0",
+        ],
     );
 
     // Servers live in namespace b (their sockets are invisible to netflow in a),
@@ -110,12 +128,28 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
     let lo_tcp_server = srv(&a, &["tcp-server", "127.0.0.1:7101", "400000", "50000"]);
     let lo_udp_server = srv(&a, &["udp-server", "[::]:7102", "100", "64"]);
 
-    let upload = Peer::start(&lab, &a, &["tcp-client", "198.18.0.2:7001", "2000000", "1000"]);
-    let download = Peer::start(&lab, &a, &["tcp-client", "198.18.0.2:7002", "1000", "3000000"]);
-    let tcp6 = Peer::start(&lab, &a, &["tcp-client", "[fd4e::2]:7003", "500000", "700000"]);
+    let upload = Peer::start(
+        &lab,
+        &a,
+        &["tcp-client", "198.18.0.2:7001", "2000000", "1000"],
+    );
+    let download = Peer::start(
+        &lab,
+        &a,
+        &["tcp-client", "198.18.0.2:7002", "1000", "3000000"],
+    );
+    let tcp6 = Peer::start(
+        &lab,
+        &a,
+        &["tcp-client", "[fd4e::2]:7003", "500000", "700000"],
+    );
     let udp4 = Peer::start(&lab, &a, &["udp-client", "198.18.0.2:7004", "200", "512"]);
     let udp6 = Peer::start(&lab, &a, &["udp-client", "[fd4e::2]:7005", "150", "1000"]);
-    let lo_tcp = Peer::start(&lab, &a, &["tcp-client", "127.0.0.1:7101", "400000", "50000"]);
+    let lo_tcp = Peer::start(
+        &lab,
+        &a,
+        &["tcp-client", "127.0.0.1:7101", "400000", "50000"],
+    );
     let lo_udp = Peer::start(&lab, &a, &["udp-client", "[::1]:7102", "100", "200"]);
 
     let expectations = [
@@ -135,7 +169,12 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
         addr: peer.local,
     });
     let lo_servers = [
-        ("loopback tcp server", &lo_tcp_server, "tcp", lo_tcp_server.local),
+        (
+            "loopback tcp server",
+            &lo_tcp_server,
+            "tcp",
+            lo_tcp_server.local,
+        ),
         (
             "loopback udp server (wildcard [::])",
             &lo_udp_server,
@@ -161,14 +200,20 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
     let (c, s) = (row(&report, lo_tcp.pid), row(&report, lo_tcp_server.pid));
     assert_eq!(c["bytes_out"], s["bytes_in"]);
     assert_eq!(c["bytes_in"], s["bytes_out"]);
-    assert_eq!(row(&report, lo_udp_server.pid)["matched_by"][0], "bound_udp");
+    assert_eq!(
+        row(&report, lo_udp_server.pid)["matched_by"][0],
+        "bound_udp"
+    );
 
     assert_totals_add_up(&report);
     let summary = &report["summary"];
     assert_eq!(summary["interfaces"], serde_json::json!(["eth0", "lo"]));
     assert_eq!(summary["stopped_by"], "duration");
     assert_eq!(num(&summary["dropped"]["queue"]["packets"]), 0);
-    assert!(report["warnings"].as_array().unwrap().is_empty(), "{report:#}");
+    assert!(
+        report["warnings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
     // The pcap holds every captured packet, readable by tcpdump.
     assert_eq!(tcpdump_count(&pcap), num(&summary["captured"]["packets"]));
 }

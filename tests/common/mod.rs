@@ -24,7 +24,11 @@ pub const NETFLOW: &str = env!("CARGO_BIN_EXE_netflow");
 pub fn traffic_peer() -> PathBuf {
     let bin = Path::new(NETFLOW);
     let path = bin.parent().unwrap().join("examples").join("traffic-peer");
-    assert!(path.exists(), "build the examples first: {}", path.display());
+    assert!(
+        path.exists(),
+        "build the examples first: {}",
+        path.display()
+    );
     path
 }
 
@@ -72,8 +76,27 @@ impl Lab {
             "netns", &lab.b,
         ]);
         for (ns, v4, v6) in [(&lab.a, A4, A6), (&lab.b, B4, B6)] {
-            run(&["ip", "-n", ns, "addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
-            run(&["ip", "-n", ns, "addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
+            run(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v4}/24"),
+                "dev",
+                "eth0",
+            ]);
+            run(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
             run(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
