@@ -1,6 +1,11 @@
 //! The real binary given bad input: one line on stderr starting with `netflow:`, the
 //! documented exit status, nothing on stdout, and no capture started.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive the real binary: they read clocks and files"
+)]
+
 mod common;
 
 use std::process::{Command, Output};

@@ -5,6 +5,11 @@
 //! it sent and received, and tcpdump reads the IP lengths of that process's packets
 //! back from the pcap file netflow wrote.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive the real binary: they read clocks and files"
+)]
+
 mod common;
 
 use std::time::Duration;
