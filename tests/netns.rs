@@ -222,3 +222,123 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
     // The pcap holds every captured packet, readable by tcpdump.
     assert_eq!(tcpdump_count(&pcap), num(&summary["captured"]["packets"]));
 }
+
+/// A short UDP exchange from namespace a to a server in b: `count` requests of `size`.
+fn udp_exchange(lab: &Lab, port: u16, count: usize, size: usize) -> (Peer, Peer, Moved) {
+    let server = Peer::start(
+        lab,
+        &lab.b,
+        &[
+            "udp-server",
+            &format!("{B4}:{port}"),
+            &count.to_string(),
+            "64",
+        ],
+    );
+    let client = Peer::start(
+        lab,
+        &lab.a,
+        &[
+            "udp-client",
+            &format!("{B4}:{port}"),
+            &count.to_string(),
+            &size.to_string(),
+        ],
+    );
+    let moved = client.done();
+    (server, client, moved)
+}
+
+fn assert_udp_client_exact(report: &serde_json::Value, client: &Peer, moved: Moved) {
+    let r = row(report, client.pid);
+    assert_eq!(num(&r["bytes_out"]), moved.sent + moved.sent_packets * 28);
+    assert_eq!(num(&r["bytes_in"]), moved.recv + moved.recv_packets * 28);
+    assert_eq!(num(&r["packets_out"]), moved.sent_packets);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn sigint_and_sigterm_end_capture_early_with_the_full_report_and_pcap() {
+    for signal in ["INT", "TERM"] {
+        let lab = Lab::new();
+        let dir = Scratch::new("signal");
+        let nf = Netflow::start(
+            &lab,
+            &lab.a,
+            &dir.0,
+            &["-d", "1h", "-i", "eth0", "--format", "json"],
+        );
+        let (_server, client, moved) = udp_exchange(&lab, 7301, 50, 400);
+        // Stop right away: the final rescan at the end still finds the client's socket.
+        run(&["kill", &format!("-{signal}"), &nf.pid().to_string()]);
+        let pcap = nf.pcap.clone();
+        let report = nf.finish(Duration::from_secs(10));
+        assert_eq!(report["summary"]["stopped_by"], "signal", "SIG{signal}");
+        assert!(report["summary"]["duration_secs"].as_f64().unwrap() < 30.0);
+        assert_udp_client_exact(&report, &client, moved);
+        assert_totals_add_up(&report);
+        assert_eq!(
+            tcpdump_count(&pcap),
+            num(&report["summary"]["captured"]["packets"]),
+            "SIG{signal}: the pcap holds every captured packet"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn interface_any_captures_with_linux_cooked_headers() {
+    let lab = Lab::new();
+    let dir = Scratch::new("any");
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &["-d", "3s", "-i", "any", "--format", "json"],
+    );
+    let (_server, client, moved) = udp_exchange(&lab, 7302, 80, 700);
+    let pcap = nf.pcap.clone();
+    let report = nf.finish(Duration::from_secs(15));
+    assert_eq!(report["summary"]["interfaces"], serde_json::json!(["any"]));
+    assert_udp_client_exact(&report, &client, moved);
+    assert_totals_add_up(&report);
+    // tcpdump agrees on the link type (Linux cooked) and the packet count.
+    let out = run(&["tcpdump", "-r", pcap.to_str().unwrap(), "-c", "1"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("LINUX_SLL"), "{text}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn filter_limits_what_is_captured() {
+    let lab = Lab::new();
+    let dir = Scratch::new("filter");
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d",
+            "3s",
+            "-i",
+            "eth0",
+            "-f",
+            "udp port 7303",
+            "--format",
+            "json",
+        ],
+    );
+    let (_s1, counted, moved) = udp_exchange(&lab, 7303, 30, 100);
+    let (_s2, filtered_out, _) = udp_exchange(&lab, 7304, 30, 100);
+    let report = nf.finish(Duration::from_secs(15));
+    assert_udp_client_exact(&report, &counted, moved);
+    let pids: Vec<u64> = report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| num(&r["pid"]))
+        .collect();
+    assert!(!pids.contains(&u64::from(filtered_out.pid)), "{report:#}");
+    assert_eq!(report["summary"]["filter"], "udp port 7303");
+    assert_eq!(num(&report["summary"]["captured"]["packets"]), 60);
+}
