@@ -1,0 +1,121 @@
+//! The production /proc reader run on a fixture tree (tests/fixtures/proc/handmade,
+//! described in its README): no root needed, every holder and socket known.
+
+use std::path::Path;
+
+use netflow::attrib::{Lookup, SocketTable};
+use netflow::model::{FlowKey, MatchQuality, Proto, Timestamp, Unattributed};
+use netflow::os::procfs::ProcScanner;
+use netflow::os::users::Users;
+
+fn fixture_table() -> SocketTable {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
+    let info: &'static procfs::ExplicitSystemInfo =
+        Box::leak(Box::new(procfs::ExplicitSystemInfo {
+            boot_time_secs: 1_700_000_000,
+            ticks_per_second: 100,
+            page_size: 4096,
+            is_little_endian: true,
+        }));
+    let users = Users::parse("root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\nalice:x:1000:1000::/home/alice:/bin/sh\n");
+    let mut scanner = ProcScanner::with_root(root, users, info);
+    let scan = scanner.scan(Timestamp(0), vec!["10.0.0.1".parse().unwrap()]);
+    let mut pids: Vec<u32> = scan.processes.iter().map(|p| p.key.pid).collect();
+    pids.sort_unstable();
+    assert_eq!(
+        pids,
+        [100, 101, 200, 300, 400],
+        "only processes holding sockets"
+    );
+    assert_eq!(scan.unreadable_processes, 0);
+    assert_eq!(scan.sockets.len(), 8);
+    SocketTable::build(1, scan)
+}
+
+fn lookup(table: &SocketTable, proto: Proto, local: &str, remote: &str) -> Lookup {
+    table.lookup(&FlowKey::new(
+        proto,
+        local.parse().unwrap(),
+        remote.parse().unwrap(),
+    ))
+}
+
+fn owner(l: Lookup) -> (u32, MatchQuality, String, String, String) {
+    match l {
+        Lookup::Owned(p, q) => (
+            p.key.pid,
+            q,
+            p.name.clone(),
+            p.user.clone(),
+            p.cmdline.clone(),
+        ),
+        other => panic!("expected an owner, got {other:?}"),
+    }
+}
+
+#[test]
+fn v4_mapped_tcp6_row_is_found_with_process_details() {
+    let t = fixture_table();
+    let (pid, q, name, user, cmdline) =
+        owner(lookup(&t, Proto::Tcp, "10.0.0.1:40000", "198.51.100.7:443"));
+    assert_eq!((pid, q), (200, MatchQuality::Exact));
+    assert_eq!(name, "curl");
+    assert_eq!(user, "alice");
+    assert_eq!(cmdline, "curl -sO https://example.test/big file");
+}
+
+#[test]
+fn native_ipv6_connection_is_found() {
+    let t = fixture_table();
+    let (pid, ..) = owner(lookup(&t, Proto::Tcp, "[fd00::1]:40001", "[fd00::9]:443"));
+    assert_eq!(pid, 200);
+}
+
+#[test]
+fn socket_shared_by_master_and_forked_worker_goes_to_the_master() {
+    let t = fixture_table();
+    let (pid, q, _, user, _) = owner(lookup(&t, Proto::Tcp, "10.0.0.1:80", "10.0.0.9:51000"));
+    assert_eq!((pid, q), (100, MatchQuality::SharedParent));
+    assert_eq!(user, "www-data");
+}
+
+#[test]
+fn wildcard_udp_sockets_match_v4_and_v6_by_port() {
+    let t = fixture_table();
+    let (pid, q, ..) = owner(lookup(&t, Proto::Udp, "10.0.0.1:53", "10.0.0.77:40000"));
+    assert_eq!((pid, q), (300, MatchQuality::BoundUdp));
+    let (pid, ..) = owner(lookup(&t, Proto::Udp, "[fd00::1]:5353", "[fd00::2]:5353"));
+    assert_eq!(pid, 300);
+}
+
+#[test]
+fn connected_udp_socket_matches_exactly() {
+    let t = fixture_table();
+    let (pid, q, ..) = owner(lookup(&t, Proto::Udp, "127.0.0.1:45000", "127.0.0.53:53"));
+    assert_eq!((pid, q), (400, MatchQuality::Exact));
+}
+
+#[test]
+fn time_wait_row_without_inode_has_no_process() {
+    let t = fixture_table();
+    assert_eq!(
+        lookup(&t, Proto::Tcp, "10.0.0.1:80", "10.0.0.8:51001"),
+        Lookup::Unowned(Unattributed::NoProcess)
+    );
+}
+
+#[test]
+fn unknown_connection_to_a_listening_port_is_no_socket() {
+    let t = fixture_table();
+    assert_eq!(
+        lookup(&t, Proto::Tcp, "10.0.0.1:80", "10.0.0.7:1"),
+        Lookup::Unowned(Unattributed::NoSocket)
+    );
+}
+
+#[test]
+fn local_addresses_come_from_the_scan() {
+    let t = fixture_table();
+    assert!(t.local.contains("10.0.0.1".parse().unwrap()));
+    assert!(!t.local.contains("10.0.0.9".parse().unwrap()));
+}
