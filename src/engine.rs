@@ -287,6 +287,7 @@ mod tests {
             ppid: 1,
             name: format!("p{pid}"),
             cmdline: String::new(),
+            exe: String::new(),
             uid: Some(0),
             user: "root".into(),
         }

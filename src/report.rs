@@ -77,6 +77,7 @@ pub struct ProcessRow {
     pub ppid: u32,
     pub name: String,
     pub cmdline: String,
+    pub exe: String,
     pub user: String,
     pub uid: Option<u32>,
     pub bytes_in: u64,
@@ -239,6 +240,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         ppid: p.info.ppid,
         name: p.info.name.clone(),
         cmdline: p.info.cmdline.clone(),
+        exe: p.info.exe.clone(),
         user: p.info.user.clone(),
         uid: p.info.uid,
         bytes_in: t.inbound.bytes,
@@ -259,4 +261,141 @@ fn unattributed_by_reason(ledger: &Ledger) -> BTreeMap<&'static str, Counter> {
         .iter()
         .map(|&r| (r.name(), ledger.unattributed(r)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{ProcessInfo, ProcessKey, Timestamp};
+
+    /// A ledger with processes moving (in, out) bytes in one packet each way.
+    fn finished(traffic: &[(u32, u32, u32)]) -> Finished {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        for &(pid, inb, out) in traffic {
+            let info = Arc::new(ProcessInfo {
+                key: ProcessKey { pid, start_time: 1 },
+                ppid: 1,
+                name: format!("p{pid}"),
+                cmdline: String::new(),
+                exe: String::new(),
+                uid: Some(0),
+                user: "root".into(),
+            });
+            let owner = ledger.owner(&info);
+            ledger.add_connection(owner, MatchQuality::Exact);
+            if inb > 0 {
+                ledger.add(owner, Direction::In, inb, start);
+            }
+            if out > 0 {
+                ledger.add(owner, Direction::Out, out, start);
+            }
+        }
+        Finished {
+            ledger,
+            both_ends: Counter::default(),
+            scans: 1,
+            flows: traffic.len(),
+            unreadable_processes: 0,
+        }
+    }
+
+    fn facts() -> CaptureFacts {
+        CaptureFacts {
+            host: "h".into(),
+            start_time: "2026-11-26T08:00:00Z".into(),
+            duration_secs: 2.0,
+            stopped_by: "duration".into(),
+            interfaces: vec!["lo".into()],
+            filter: None,
+            captured: Counter::default(),
+            dropped: Dropped::default(),
+            warnings: vec![],
+        }
+    }
+
+    fn ranked(f: &Finished, sort: SortKey, top: usize) -> Vec<u32> {
+        Report::build(f, facts(), Ranking { sort, top })
+            .processes
+            .iter()
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    #[test]
+    fn processes_rank_by_the_chosen_key() {
+        let f = finished(&[(1, 100, 900), (2, 800, 0), (3, 50, 50)]);
+        assert_eq!(ranked(&f, SortKey::Total, 0), [1, 2, 3]);
+        assert_eq!(ranked(&f, SortKey::In, 0), [2, 1, 3]);
+        assert_eq!(ranked(&f, SortKey::Out, 0), [1, 3, 2]);
+    }
+
+    #[test]
+    fn ties_rank_by_total_then_pid() {
+        let f = finished(&[(9, 10, 0), (4, 10, 0), (7, 10, 5)]);
+        assert_eq!(ranked(&f, SortKey::In, 0), [7, 4, 9]);
+    }
+
+    #[test]
+    fn top_cuts_the_list_and_the_rest_is_added_up() {
+        let f = finished(&[(1, 100, 900), (2, 800, 0), (3, 50, 50), (4, 1, 2)]);
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 2,
+            },
+        );
+        assert_eq!(
+            r.processes.iter().map(|p| p.rank).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(r.other_processes.count, 2);
+        assert_eq!(r.other_processes.bytes_in, 51);
+        assert_eq!(r.other_processes.bytes_out, 52);
+        assert_eq!(r.other_processes.packets_in, 2);
+        assert_eq!(r.summary.processes_seen, 4);
+    }
+
+    #[test]
+    fn rates_are_averaged_over_the_capture_and_peaks_per_second() {
+        let f = finished(&[(1, 3_000, 1_000)]);
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+            },
+        );
+        let p = &r.processes[0];
+        assert_eq!(p.avg_bytes_in_per_sec, 1_500);
+        assert_eq!(p.avg_bytes_out_per_sec, 500);
+        assert_eq!(p.peak_bytes_in_per_sec, 3_000);
+        assert_eq!(p.connections, 1);
+    }
+
+    #[test]
+    fn processes_that_moved_nothing_are_not_listed() {
+        let f = finished(&[(1, 0, 0), (2, 5, 0)]);
+        assert_eq!(ranked(&f, SortKey::Total, 0), [2]);
+    }
+
+    #[test]
+    fn every_reason_is_a_key_even_when_zero() {
+        let f = finished(&[]);
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+            },
+        );
+        assert_eq!(r.unattributed.len(), Unattributed::ALL.len());
+        assert!(r.totals_add_up());
+    }
 }

@@ -98,6 +98,10 @@ impl Expect<'_> {
             );
         }
         assert_eq!(r["name"], "traffic-peer", "{what}");
+        assert!(
+            r["exe"].as_str().unwrap().ends_with("/traffic-peer"),
+            "{what}"
+        );
         assert_eq!(r["user"], "root", "{what}");
         assert!(
             r["cmdline"].as_str().unwrap().contains("traffic-peer"),

@@ -124,6 +124,7 @@ mod tests {
             ppid: 1,
             name: "p".into(),
             cmdline: String::new(),
+            exe: String::new(),
             uid: None,
             user: String::new(),
         })

@@ -185,6 +185,7 @@ mod tests {
             ppid,
             name: name.into(),
             cmdline: name.into(),
+            exe: format!("/usr/bin/{name}"),
             uid: Some(0),
             user: "root".into(),
         }

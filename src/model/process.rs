@@ -17,6 +17,8 @@ pub struct ProcessInfo {
     pub name: String,
     /// Arguments joined by spaces; empty for kernel threads and processes that hid it.
     pub cmdline: String,
+    /// The executable's path; empty when it cannot be read (kernel threads, permissions).
+    pub exe: String,
     pub uid: Option<u32>,
     /// The user name for `uid`, or the number when the name is unknown.
     pub user: String,

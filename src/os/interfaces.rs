@@ -1,6 +1,7 @@
 //! The host's interfaces and addresses, from libpcap's device list.
 
 use std::net::IpAddr;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -14,6 +15,8 @@ pub struct Interface {
     pub up: bool,
     pub running: bool,
     pub loopback: bool,
+    /// A bridge port or bond member: its traffic is also seen on its master.
+    pub enslaved: bool,
 }
 
 /// Every interface libpcap can capture on (including the pseudo-interface `any`).
@@ -29,6 +32,10 @@ pub fn list() -> Result<Vec<Interface>, Error> {
             up: d.flags.is_up(),
             running: d.flags.is_running(),
             loopback: d.flags.is_loopback(),
+            enslaved: Path::new("/sys/class/net")
+                .join(&d.name)
+                .join("master")
+                .exists(),
             name: d.name,
         })
         .collect())
@@ -41,10 +48,12 @@ pub fn local_addresses() -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// The default capture set: every interface that is up and has an address.
+/// The default capture set: every interface that is up and has an address, except
+/// bridge ports and bond members, whose packets their master already shows (capturing
+/// both would count a container's traffic twice).
 pub fn default_selection(all: &[Interface]) -> Vec<String> {
     all.iter()
-        .filter(|i| i.up && !i.addresses.is_empty() && i.name != "any")
+        .filter(|i| i.up && !i.addresses.is_empty() && !i.enslaved && i.name != "any")
         .map(|i| i.name.clone())
         .collect()
 }

@@ -126,6 +126,9 @@ impl ProcScanner {
             ppid: u32::try_from(stat.ppid).unwrap_or(0),
             name: stat.comm,
             cmdline,
+            exe: fs::read_link(dir.join("exe"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             uid,
             user: uid.map(|u| self.users.name(u)).unwrap_or_default(),
         })

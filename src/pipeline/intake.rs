@@ -24,6 +24,8 @@ pub struct Intake {
     link: LinkType,
     tx: SyncSender<Event>,
     tap: Option<FrameTap>,
+    /// This thread's packet count for the progress bar: its own atomic, written with a
+    /// plain store, so capture threads never contend on a shared counter.
     progress: Arc<AtomicU64>,
     pub tally: CaptureTally,
 }
@@ -49,7 +51,6 @@ impl Intake {
         if let Some(tap) = self.tap.as_mut() {
             tap.offer(ts, data, wire_len);
         }
-        self.progress.fetch_add(1, Ordering::Relaxed);
         match summarize(self.link, ts, data, wire_len) {
             Ok(summary) => {
                 let bytes = u64::from(summary.ip_len);
@@ -64,6 +65,8 @@ impl Intake {
                 self.tally.skipped[skip.reason.index()].add(bytes);
             }
         }
+        self.progress
+            .store(self.tally.captured.packets, Ordering::Relaxed);
     }
 
     /// Ends intake: the tally, with the pcap tap's losses folded in.

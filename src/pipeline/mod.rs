@@ -109,7 +109,6 @@ impl Prepared {
 
         let (events_tx, events_rx) = sync_channel::<Event>(config.queue_capacity);
         let (control_tx, control_rx) = sync_channel::<Control>(1);
-        let progress = Arc::new(AtomicU64::new(0));
 
         let local = crate::os::interfaces::local_addresses();
         let engine = Engine::new(EngineConfig {
@@ -143,13 +142,16 @@ impl Prepared {
         let capture_stop = Arc::new(AtomicBool::new(false));
         let mut captures = captures;
         let stoppers: Vec<Stopper> = captures.iter_mut().map(OpenCapture::stopper).collect();
+        let progress: Vec<Arc<AtomicU64>> = (0..captures.len())
+            .map(|_| Arc::new(AtomicU64::new(0)))
+            .collect();
         let capture_threads: Vec<JoinHandle<(CaptureTally, KernelStats, Option<String>)>> =
             captures
                 .into_iter()
                 .zip(taps.drain(..))
-                .map(|(cap, tap)| {
-                    let mut intake =
-                        Intake::new(cap.link, events_tx.clone(), tap, progress.clone());
+                .zip(progress.iter())
+                .map(|((cap, tap), counter)| {
+                    let mut intake = Intake::new(cap.link, events_tx.clone(), tap, counter.clone());
                     let capture_stop = capture_stop.clone();
                     spawn(&format!("netflow-cap-{}", cap.iface), move || {
                         let (kernel, failure) =
@@ -171,7 +173,7 @@ impl Prepared {
             on_progress(Progress {
                 elapsed,
                 total: config.duration,
-                packets: progress.load(Ordering::Relaxed),
+                packets: progress.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
             });
             thread::sleep(TICK.min(config.duration - elapsed));
         };
