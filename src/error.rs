@@ -32,6 +32,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("{0}; the report was written to standard output instead")]
+    ReportLost(String),
     #[error("capture on `{iface}` failed: {message}")]
     Capture { iface: String, message: String },
     #[error("{0}")]
@@ -55,7 +57,7 @@ impl Error {
             | Error::BadFilter { .. }
             | Error::Output { .. } => EXIT_USAGE,
             Error::Privileges { .. } => EXIT_PRIVILEGES,
-            Error::Capture { .. } | Error::Io(_) => EXIT_RUNTIME,
+            Error::Capture { .. } | Error::ReportLost(_) | Error::Io(_) => EXIT_RUNTIME,
         }
     }
 }

@@ -88,7 +88,11 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     let mut bytes = Vec::new();
     render::render(&report, format(args.format), &mut bytes)?;
     match report_file {
-        Some(file) => file.commit(&bytes),
+        Some(file) => file.commit(&bytes).map_err(|e| {
+            // Never lose a capture to a full disk: the report goes to stdout instead.
+            let _ = write_stdout(&bytes);
+            Error::ReportLost(e.to_string())
+        }),
         None => write_stdout(&bytes),
     }
 }
@@ -190,14 +194,14 @@ fn list_interfaces(args: InterfacesArgs) -> Result<(), Error> {
             let defaults = interfaces::default_selection(&all);
             writeln!(
                 out,
-                "{:<16} {:<6} {:<8} ADDRESSES",
+                "{:<18} {:<6} {:<8} ADDRESSES",
                 "NAME", "STATE", "DEFAULT"
             )?;
             for i in &all {
                 let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
                 writeln!(
                     out,
-                    "{:<16} {:<6} {:<8} {}",
+                    "{:<18} {:<6} {:<8} {}",
                     i.name,
                     if i.up { "up" } else { "down" },
                     if defaults.contains(&i.name) {

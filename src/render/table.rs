@@ -61,10 +61,12 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let attributed = s.attributed.total();
     totals_line(out, "captured", s.captured)?;
     if !s.both_ends_local.is_zero() {
+        // Loopback packets are charged to both local sockets: say so next to the total.
         writeln!(
             out,
-            "{:<13}{} packets, {} with both ends local, counted for sender and receiver",
+            "{:<13}{:<16} {:>10} packets {:>10} (counted out and in)",
             "",
+            "both ends local",
             s.both_ends_local.packets,
             human_bytes(s.both_ends_local.bytes)
         )?;
