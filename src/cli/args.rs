@@ -33,7 +33,8 @@ pub struct SnapshotArgs {
     pub duration: Duration,
 
     /// Interface to capture on (repeatable); `any` captures on all at once. Default:
-    /// every interface that is up and has an address, loopback included.
+    /// every interface that is up and has an address, loopback included, except bridge
+    /// ports and bond members (their master shows the same packets).
     #[arg(short, long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
 

@@ -1,0 +1,55 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_netflow_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_netflow_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_netflow_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_netflow_using_subcommand
+    set -l cmd (__fish_netflow_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c netflow -n "__fish_netflow_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netflow -n "__fish_netflow_needs_command" -s V -l version -d 'Print version'
+complete -c netflow -n "__fish_netflow_needs_command" -f -a "snapshot" -d 'Capture for a while, then report which processes moved the most traffic'
+complete -c netflow -n "__fish_netflow_needs_command" -f -a "interfaces" -d 'List the interfaces netflow can capture on, with their state and addresses'
+complete -c netflow -n "__fish_netflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s d -l duration -d 'How long to capture, e.g. 500ms, 30s, 5m, 1h. Ctrl-C or SIGTERM stops early and still reports everything captured' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s i -l interface -d 'Interface to capture on (repeatable); `any` captures on all at once. Default: every interface that is up and has an address, loopback included, except bridge ports and bond members (their master shows the same packets)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s f -l filter -d 'A tcpdump-style capture filter, e.g. \'tcp port 443\' (compiled by libpcap)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s n -l top -d 'How many processes to show; 0 shows all' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by' -r -f -a "total\t''
+in\t''
+out\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l format -d 'Report format' -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s o -l output -d 'Write the report to FILE (atomically: readers never see half a report) instead of standard output' -r -F
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a pcap file (mode 0600)' -r -F
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rescan-interval -d 'How often to rescan /proc for sockets; unknown traffic also triggers an early, rate-limited rescan' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l buffer-size -d 'Kernel capture buffer per interface, in MiB (libpcap\'s 2 MiB default drops packets in bursts)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l queue-size -d 'Packets the queue between capture and attribution holds; when it is full, packets are dropped and counted, never waited for' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s h -l help -d 'Print help'
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s V -l version -d 'Print version'
+complete -c netflow -n "__fish_netflow_using_subcommand interfaces" -l format -d 'Output format' -r -f -a "table\t''
+json\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand interfaces" -s h -l help -d 'Print help'
+complete -c netflow -n "__fish_netflow_using_subcommand interfaces" -s V -l version -d 'Print version'
+complete -c netflow -n "__fish_netflow_using_subcommand help; and not __fish_seen_subcommand_from snapshot interfaces help" -f -a "snapshot" -d 'Capture for a while, then report which processes moved the most traffic'
+complete -c netflow -n "__fish_netflow_using_subcommand help; and not __fish_seen_subcommand_from snapshot interfaces help" -f -a "interfaces" -d 'List the interfaces netflow can capture on, with their state and addresses'
+complete -c netflow -n "__fish_netflow_using_subcommand help; and not __fish_seen_subcommand_from snapshot interfaces help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
