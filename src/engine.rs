@@ -93,8 +93,11 @@ impl Engine {
         std::mem::take(&mut self.rescan_wanted)
     }
 
-    /// Ends accounting: packets still parked found no owner in any scan.
+    /// Ends accounting: packets still parked found no owner in any scan, and processes
+    /// missing from the last scan are marked as exited.
     pub fn finish(mut self) -> Finished {
+        let table = &self.table;
+        self.ledger.mark_exited(|key| !table.is_alive(key));
         let parked: Vec<PendingPacket> = self.pending.drain().collect();
         for p in parked {
             self.ledger
@@ -128,20 +131,22 @@ impl Engine {
             }) if checked_gen == self.table.generation => {
                 self.ledger.add_unattributed(reason, u64::from(ip_len))
             }
-            Some(FlowState::Unowned { .. }) => match self.resolve(key) {
-                Some(owner) => self.ledger.add(owner, dir, ip_len, ts),
-                None => {
-                    let reason = self.miss_reason(key);
-                    self.flows.set(
-                        key,
-                        FlowState::Unowned {
-                            reason,
-                            checked_gen: self.table.generation,
-                        },
-                    );
-                    self.ledger.add_unattributed(reason, u64::from(ip_len));
+            Some(FlowState::Unowned { .. }) => {
+                match self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
+                    Some(owner) => self.ledger.add(owner, dir, ip_len, ts),
+                    None => {
+                        let reason = self.miss_reason(key);
+                        self.flows.set(
+                            key,
+                            FlowState::Unowned {
+                                reason,
+                                checked_gen: self.table.generation,
+                            },
+                        );
+                        self.ledger.add_unattributed(reason, u64::from(ip_len));
+                    }
                 }
-            },
+            }
             None => match self.resolve(key) {
                 Some(owner) => self.ledger.add(owner, dir, ip_len, ts),
                 None => {
@@ -176,7 +181,26 @@ impl Engine {
         }
     }
 
+    /// After a scan has missed the flow's own socket: the process listening on its
+    /// local port, if there is exactly one (or one parent of several).
+    fn resolve_by_listener(&mut self, key: FlowKey) -> Option<u32> {
+        match self.table.listener_of(&key)? {
+            Lookup::Owned(info, quality) => {
+                let owner = self.ledger.owner(&info);
+                self.ledger.add_connection(owner, quality);
+                self.flows.set(key, FlowState::Known { owner });
+                Some(owner)
+            }
+            Lookup::Unowned(_) => None,
+        }
+    }
+
+    /// Why a flow has no owner: the flow's own lookup, unless a listener on its port
+    /// is shared by unrelated processes (then it is ambiguous, not unknown).
     fn miss_reason(&self, key: FlowKey) -> Unattributed {
+        if let Some(Lookup::Unowned(Unattributed::Ambiguous)) = self.table.listener_of(&key) {
+            return Unattributed::Ambiguous;
+        }
         match self.table.lookup(&key) {
             Lookup::Unowned(reason) => reason,
             Lookup::Owned(..) => Unattributed::NoSocket,
@@ -206,6 +230,10 @@ impl Engine {
                 if let Some(owner) = self.resolve(p.key) {
                     self.ledger.add(owner, p.dir, p.ip_len, p.ts);
                 } else if p.ts < self.table.started_at {
+                    if let Some(owner) = self.resolve_by_listener(p.key) {
+                        self.ledger.add(owner, p.dir, p.ip_len, p.ts);
+                        return;
+                    }
                     let reason = self.miss_reason(p.key);
                     self.ledger.add_unattributed(reason, u64::from(p.ip_len));
                     if last_miss_gen != self.table.generation {
@@ -253,7 +281,7 @@ pub struct Finished {
 mod tests {
     use super::*;
     use crate::attrib::{ScanResult, SocketRow};
-    use crate::model::{ProcessInfo, ProcessKey, Proto};
+    use crate::model::{MatchQuality, ProcessInfo, ProcessKey, Proto};
     use crate::report::{CaptureFacts, Dropped, Ranking, Report, SortKey};
 
     const HOST: &str = "198.18.0.1";
@@ -312,6 +340,7 @@ mod tests {
             });
             result.fds.push((pid, inode));
             result.processes.push(process(pid));
+            result.live_pids.push(pid);
         }
         SocketTable::build(gen, result)
     }
@@ -455,6 +484,77 @@ mod tests {
         e.packet(&pkt(Proto::Udp, flow.0, flow.1, 60, ms(70)));
         let f = e.finish();
         assert_eq!(bytes_of(&f, 9), (0, 60));
+    }
+
+    fn listener_table(gen: u64, started_at: Timestamp, pid: u32, port: u16) -> SocketTable {
+        let mut result = ScanResult {
+            started_at,
+            local_addrs: vec![HOST.parse().unwrap()],
+            live_pids: vec![pid],
+            ..ScanResult::default()
+        };
+        result.sockets.push(SocketRow {
+            proto: Proto::Tcp,
+            local: format!("0.0.0.0:{port}").parse().unwrap(),
+            remote: "0.0.0.0:0".parse().unwrap(),
+            inode: 1,
+            listening: true,
+        });
+        result.fds.push((pid, 1));
+        result.processes.push(process(pid));
+        SocketTable::build(gen, result)
+    }
+
+    #[test]
+    fn closed_connection_to_a_listening_port_goes_to_the_listener() {
+        let mut e = engine(16);
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.2:40000",
+            "198.18.0.1:8080",
+            500,
+            ms(10),
+        ));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:8080",
+            "198.18.0.2:40000",
+            60,
+            ms(11),
+        ));
+        // The scan began after the packets, and the connection was already gone.
+        e.apply_scan(listener_table(1, ms(20), 90, 8080));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 90), (500, 60));
+        assert_eq!(f.ledger.processes()[0].matched_by, [MatchQuality::Listener]);
+    }
+
+    #[test]
+    fn outbound_connection_from_an_ephemeral_port_never_goes_to_a_listener() {
+        let mut e = engine(16);
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:40000",
+            "198.18.0.2:8080",
+            500,
+            ms(10),
+        ));
+        e.apply_scan(listener_table(1, ms(20), 90, 8080));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 90), (0, 0));
+        assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).bytes, 500);
+    }
+
+    #[test]
+    fn process_gone_from_the_last_scan_is_marked_exited_and_keeps_its_bytes() {
+        let mut e = engine(16);
+        let flow = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.apply_scan(scan(1, ms(0), &[(42, Proto::Tcp, flow.0, flow.1)]));
+        e.packet(&pkt(Proto::Tcp, flow.0, flow.1, 1_000, ms(5)));
+        e.apply_scan(scan(2, ms(10), &[]));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 42), (0, 1_000));
+        assert!(f.ledger.processes()[0].exited);
     }
 
     #[test]

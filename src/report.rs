@@ -90,6 +90,8 @@ pub struct ProcessRow {
     pub peak_bytes_out_per_sec: u64,
     pub connections: u64,
     pub matched_by: Vec<MatchQuality>,
+    /// The process had exited by the end of the capture (its bytes are still here).
+    pub exited: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -253,6 +255,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         peak_bytes_out_per_sec: p.series.peak(Direction::Out),
         connections: p.connections,
         matched_by: p.matched_by.clone(),
+        exited: p.exited,
     }
 }
 

@@ -16,6 +16,8 @@ pub struct ProcessAccount {
     pub connections: u64,
     /// How its flows were matched; a report shows every kind that occurred.
     pub matched_by: Vec<MatchQuality>,
+    /// The process was gone by the end of the capture.
+    pub exited: bool,
 }
 
 /// The single owner of all counters. Owners are addressed by a dense index so the
@@ -54,6 +56,7 @@ impl Ledger {
             series: Series::new(self.series_buckets),
             connections: 0,
             matched_by: Vec::new(),
+            exited: false,
         });
         self.by_key.insert(info.key, i);
         i
@@ -66,6 +69,13 @@ impl Ledger {
         if !p.matched_by.contains(&quality) {
             p.matched_by.push(quality);
             p.matched_by.sort();
+        }
+    }
+
+    /// Marks every process for which `gone` holds as exited; its totals stay.
+    pub fn mark_exited(&mut self, gone: impl Fn(ProcessKey) -> bool) {
+        for p in &mut self.processes {
+            p.exited = gone(p.info.key);
         }
     }
 

@@ -1,9 +1,11 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use super::LocalAddrs;
-use crate::model::{FlowKey, MatchQuality, ProcessInfo, Proto, Timestamp, Unattributed};
+use crate::model::{
+    FlowKey, MatchQuality, ProcessInfo, ProcessKey, Proto, Timestamp, Unattributed,
+};
 
 /// One row of /proc/net/{tcp,tcp6,udp,udp6}, already decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct ScanResult {
     pub local_addrs: Vec<IpAddr>,
     /// Processes whose fd table could not be read (permissions, or gone mid-scan).
     pub unreadable_processes: u32,
+    /// Every pid in /proc at the scan, whether it holds sockets or not.
+    pub live_pids: Vec<u32>,
 }
 
 /// The answer to "who owns this flow?".
@@ -50,8 +54,23 @@ pub struct SocketTable {
     connected: HashMap<FlowKey, u64>,
     /// Unconnected UDP sockets by local address (possibly 0.0.0.0 or ::).
     bound_udp: HashMap<SocketAddr, Vec<u64>>,
+    /// Listening TCP sockets by local address (possibly 0.0.0.0 or ::).
+    listeners: HashMap<SocketAddr, Vec<u64>>,
+    /// Every pid seen in /proc during the scan, socket holder or not.
+    live: HashSet<u32>,
     holders: HashMap<u64, Vec<u32>>,
     processes: HashMap<u32, Arc<ProcessInfo>>,
+}
+
+/// The addresses a socket bound to `local`'s port may listen on: the exact address,
+/// then the IPv4 and IPv6 wildcards (a `[::]` socket also receives IPv4).
+fn wildcards(local: SocketAddr) -> [SocketAddr; 3] {
+    let port = local.port();
+    [
+        local,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+    ]
 }
 
 /// How far up the parent chain a shared socket's holder may be found. Real process
@@ -70,11 +89,13 @@ impl SocketTable {
     pub fn build(generation: u64, scan: ScanResult) -> SocketTable {
         let mut connected = HashMap::with_capacity(scan.sockets.len());
         let mut bound_udp: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
+        let mut listeners: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
         for row in &scan.sockets {
+            let key = FlowKey::new(row.proto, row.local, row.remote);
             if row.listening {
+                listeners.entry(key.local).or_default().push(row.inode);
                 continue;
             }
-            let key = FlowKey::new(row.proto, row.local, row.remote);
             if row.remote.port() == 0 {
                 if row.proto == Proto::Udp {
                     bound_udp.entry(key.local).or_default().push(row.inode);
@@ -102,9 +123,34 @@ impl SocketTable {
             unreadable_processes: scan.unreadable_processes,
             connected,
             bound_udp,
+            listeners,
+            live: scan.live_pids.into_iter().collect(),
             holders,
             processes,
         }
+    }
+
+    /// Whether the process was alive at this scan (same pid, and same start time where
+    /// the scan read it).
+    pub fn is_alive(&self, key: ProcessKey) -> bool {
+        self.live.contains(&key.pid)
+            && self
+                .processes
+                .get(&key.pid)
+                .is_none_or(|p| p.key.start_time == key.start_time)
+    }
+
+    /// The fallback once a scan has missed a flow's own socket: traffic to a local TCP
+    /// port belongs to the process listening on it (the accepted socket closed, or was
+    /// not yet accepted). `None` when nothing listens there.
+    pub fn listener_of(&self, flow: &FlowKey) -> Option<Lookup> {
+        if flow.proto != Proto::Tcp {
+            return None;
+        }
+        wildcards(flow.local)
+            .iter()
+            .find_map(|addr| self.listeners.get(addr))
+            .map(|inodes| self.owner_of(inodes, MatchQuality::Listener))
     }
 
     /// Finds the process that owns `flow`: the exact 4-tuple first, then, for UDP,
@@ -114,24 +160,20 @@ impl SocketTable {
             return self.owner_of(&[inode], MatchQuality::Exact);
         }
         if flow.proto == Proto::Udp {
-            let port = flow.local.port();
-            let candidates = [
-                flow.local,
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-            ];
-            for addr in candidates {
-                if let Some(inodes) = self.bound_udp.get(&addr) {
-                    return self.owner_of(inodes, MatchQuality::BoundUdp);
-                }
+            if let Some(inodes) = wildcards(flow.local)
+                .iter()
+                .find_map(|addr| self.bound_udp.get(addr))
+            {
+                return self.owner_of(inodes, MatchQuality::BoundUdp);
             }
         }
         Lookup::Unowned(Unattributed::NoSocket)
     }
 
     /// Resolves socket inodes to one process. Several holders are fine when one of
-    /// them is an ancestor of all the others (a forked child inherited the socket);
-    /// unrelated holders are ambiguous and never guessed between.
+    /// them is an ancestor of all the others (a forked child inherited the socket), or
+    /// when they are siblings whose parent netflow knows (pre-fork workers whose master
+    /// closed its copy); unrelated holders are ambiguous and never guessed between.
     fn owner_of(&self, inodes: &[u64], quality: MatchQuality) -> Lookup {
         let mut pids: Vec<u32> = Vec::new();
         for inode in inodes {
@@ -151,9 +193,25 @@ impl SocketTable {
                 Some(root) => {
                     Lookup::Owned(self.processes[root].clone(), MatchQuality::SharedParent)
                 }
-                None => Lookup::Unowned(Unattributed::Ambiguous),
+                None => match self.common_parent(&pids) {
+                    Some(parent) => Lookup::Owned(parent, MatchQuality::SharedParent),
+                    None => Lookup::Unowned(Unattributed::Ambiguous),
+                },
             },
         }
+    }
+
+    /// The parent all `pids` share, if netflow read it. Never init (pid 1): unrelated
+    /// daemons and orphans all have it as parent.
+    fn common_parent(&self, pids: &[u32]) -> Option<Arc<ProcessInfo>> {
+        let ppid = self.processes.get(pids.first()?)?.ppid;
+        let all_siblings = pids
+            .iter()
+            .all(|p| self.processes.get(p).is_some_and(|i| i.ppid == ppid));
+        if ppid <= 1 || !all_siblings {
+            return None;
+        }
+        self.processes.get(&ppid).cloned()
     }
 
     fn descends_from(&self, pid: u32, ancestor: u32) -> bool {
@@ -336,6 +394,62 @@ mod tests {
         );
         let got = t.lookup(&flow(Proto::Tcp, "10.0.0.1:5000", "10.0.0.2:80"));
         assert_eq!(owner_pid(got), (50, MatchQuality::SharedParent));
+    }
+
+    #[test]
+    fn pre_fork_workers_sharing_a_socket_go_to_their_parent() {
+        let t = table(
+            vec![row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 8)],
+            vec![(61, 8), (62, 8), (63, 8)],
+            vec![
+                proc_info(60, 1, "master"),
+                proc_info(61, 60, "worker"),
+                proc_info(62, 60, "worker"),
+                proc_info(63, 60, "worker"),
+            ],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.2:1"));
+        assert_eq!(owner_pid(got), (60, MatchQuality::SharedParent));
+    }
+
+    #[test]
+    fn siblings_whose_parent_is_init_are_ambiguous() {
+        let t = table(
+            vec![row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 8)],
+            vec![(61, 8), (62, 8)],
+            vec![proc_info(61, 1, "a"), proc_info(62, 1, "b")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.2:1"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::Ambiguous));
+    }
+
+    #[test]
+    fn listener_is_the_fallback_for_traffic_to_its_port() {
+        let mut listen = row(Proto::Tcp, "[::]:8080", "[::]:0", 3);
+        listen.listening = true;
+        let t = table(
+            vec![listen],
+            vec![(90, 3)],
+            vec![proc_info(90, 1, "server")],
+        );
+        let f = flow(Proto::Tcp, "10.0.0.1:8080", "10.0.0.2:40000");
+        assert_eq!(t.lookup(&f), Lookup::Unowned(Unattributed::NoSocket));
+        let got = t.listener_of(&f).expect("a listener on 8080");
+        assert_eq!(owner_pid(got), (90, MatchQuality::Listener));
+        assert!(t
+            .listener_of(&flow(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:8080"))
+            .is_none());
+    }
+
+    #[test]
+    fn liveness_tells_exited_and_reused_pids_apart() {
+        let mut t = table(vec![], vec![], vec![proc_info(5, 1, "a")]);
+        t.live = [5, 6].into_iter().collect();
+        let key = |pid, start_time| ProcessKey { pid, start_time };
+        assert!(t.is_alive(key(5, 1005)));
+        assert!(!t.is_alive(key(5, 999)), "same pid, another process");
+        assert!(t.is_alive(key(6, 1)), "alive, details not read");
+        assert!(!t.is_alive(key(7, 1)));
     }
 
     #[test]

@@ -69,8 +69,12 @@ pub enum MatchQuality {
     Exact,
     /// An unconnected UDP socket, matched by its local address and port.
     BoundUdp,
-    /// The socket is shared by a process and its descendants: charged to the ancestor.
+    /// The socket is shared by a process and its descendants (or by sibling workers):
+    /// charged to the ancestor (or their parent).
     SharedParent,
+    /// The flow's own socket was gone or not yet accepted when /proc was read: charged
+    /// to the process listening on its local TCP port.
+    Listener,
 }
 
 impl MatchQuality {
@@ -80,6 +84,7 @@ impl MatchQuality {
             MatchQuality::Exact => "exact",
             MatchQuality::BoundUdp => "bound_udp",
             MatchQuality::SharedParent => "shared_parent",
+            MatchQuality::Listener => "listener",
         }
     }
 }

@@ -50,16 +50,34 @@ impl ProcScanner {
     /// socket fds, then details of the processes that hold sockets.
     pub fn scan(&mut self, started_at: Timestamp, local_addrs: Vec<IpAddr>) -> ScanResult {
         let sockets = self.socket_rows();
-        let (fds, unreadable) = socket_fds(&self.root);
+        let FdWalk {
+            fds,
+            unreadable,
+            live_pids,
+        } = socket_fds(&self.root);
         let mut holders: Vec<u32> = fds.iter().map(|&(pid, _)| pid).collect();
         holders.sort_unstable();
         holders.dedup();
         let mut processes = Vec::with_capacity(holders.len());
         let mut live = HashMap::with_capacity(holders.len());
-        for pid in holders {
+        let mut parents = Vec::new();
+        for &pid in &holders {
             if let Some(info) = self.process(pid) {
+                parents.push(info.ppid);
                 live.insert(info.key, info.clone());
                 processes.push(info);
+            }
+        }
+        // Parents of socket holders too: sibling workers that share a socket are
+        // charged to their parent, so its details must be known.
+        parents.sort_unstable();
+        parents.dedup();
+        for ppid in parents {
+            if ppid > 1 && holders.binary_search(&ppid).is_err() {
+                if let Some(info) = self.process(ppid) {
+                    live.insert(info.key, info.clone());
+                    processes.push(info);
+                }
             }
         }
         // Forget processes that no longer hold sockets, so the cache stays bounded by
@@ -72,6 +90,7 @@ impl ProcScanner {
             processes,
             local_addrs,
             unreadable_processes: unreadable,
+            live_pids,
         }
     }
 
@@ -135,13 +154,21 @@ impl ProcScanner {
     }
 }
 
-/// Every (pid, socket inode) pair under `root/*/fd`, and how many processes' fd
-/// directories could not be read for lack of permission.
-fn socket_fds(root: &Path) -> (Vec<(u32, u64)>, u32) {
-    let mut pairs = Vec::new();
-    let mut unreadable = 0;
+/// What a walk over `root/*/fd` found.
+#[derive(Default)]
+struct FdWalk {
+    /// (pid, socket inode) for every socket fd.
+    fds: Vec<(u32, u64)>,
+    /// Processes whose fd directory could not be read for lack of permission.
+    unreadable: u32,
+    /// Every pid directory seen.
+    live_pids: Vec<u32>,
+}
+
+fn socket_fds(root: &Path) -> FdWalk {
+    let mut walk = FdWalk::default();
     let Ok(dir) = fs::read_dir(root) else {
-        return (pairs, 0);
+        return walk;
     };
     for entry in dir.flatten() {
         let Some(pid) = entry
@@ -151,10 +178,11 @@ fn socket_fds(root: &Path) -> (Vec<(u32, u64)>, u32) {
         else {
             continue;
         };
+        walk.live_pids.push(pid);
         let fd_dir = match fs::read_dir(entry.path().join("fd")) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                unreadable += 1;
+                walk.unreadable += 1;
                 continue;
             }
             Err(_) => continue, // exited mid-scan, or a kernel thread
@@ -162,12 +190,12 @@ fn socket_fds(root: &Path) -> (Vec<(u32, u64)>, u32) {
         for fd in fd_dir.flatten() {
             if let Ok(target) = fs::read_link(fd.path()) {
                 if let Some(inode) = target.to_str().and_then(socket_inode) {
-                    pairs.push((pid, inode));
+                    walk.fds.push((pid, inode));
                 }
             }
         }
     }
-    (pairs, unreadable)
+    walk
 }
 
 /// `socket:[12345]` → 12345.

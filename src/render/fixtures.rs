@@ -84,6 +84,7 @@ pub fn sample_report() -> Report {
                 peak_bytes_out_per_sec: 1_500,
                 connections: 1,
                 matched_by: vec![MatchQuality::Exact],
+                exited: false,
             },
             ProcessRow {
                 rank: 2,
@@ -105,6 +106,7 @@ pub fn sample_report() -> Report {
                 peak_bytes_out_per_sec: 200,
                 connections: 2,
                 matched_by: vec![MatchQuality::Exact, MatchQuality::BoundUdp],
+                exited: true,
             },
         ],
         other_processes: OtherProcesses::default(),

@@ -40,7 +40,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             human_bytes(p.peak_bytes_in_per_sec),
             human_bytes(p.peak_bytes_out_per_sec),
             p.connections,
-            clip(&command(&p.name, &p.cmdline), WIDTH - FIXED),
+            clip(&row_command(p), WIDTH - FIXED),
         )?;
     }
     if report.processes.is_empty() {
@@ -105,6 +105,16 @@ fn totals_line(out: &mut dyn Write, label: &str, c: Counter) -> io::Result<()> {
     )
 }
 
+/// What the COMMAND column shows: the command, marked when the process has exited.
+fn row_command(p: &crate::report::ProcessRow) -> String {
+    let cmd = command(&p.name, &p.cmdline);
+    if p.exited {
+        format!("{cmd} (exited)")
+    } else {
+        cmd
+    }
+}
+
 /// The command line with the program's directory dropped; `[name]` when there is none
 /// (kernel threads, or a process that cleared its arguments).
 fn command(name: &str, cmdline: &str) -> String {
@@ -147,7 +157,7 @@ netflow snapshot on web-1 at 2026-11-26T08:00:00Z, 10.0s on eth0, lo (filter: tc
 
     PID USER            IN       OUT  PEAK IN/s PEAK OUT/s CONNS COMMAND
    4242 alice       1.0MiB    2.0KiB   512.0KiB     1.5KiB     1 curl -o /dev/null http://example.t…
-     77 root          300B      200B       300B       200B     2 dnsd
+     77 root          300B      200B       300B       200B     2 dnsd (exited)
 
 captured                            1013 packets     1.0MiB
 attributed                          1005 packets     1.0MiB
