@@ -361,6 +361,7 @@ mod tests {
             duration_secs: 1.0,
             stopped_by: "duration".into(),
             interfaces: vec![],
+            interface_stats: vec![],
             filter: None,
             captured,
             dropped: Dropped::default(),

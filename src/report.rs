@@ -42,6 +42,8 @@ pub struct Summary {
     /// Why capture ended: `duration`, `signal`.
     pub stopped_by: String,
     pub interfaces: Vec<String>,
+    /// Per interface: what netflow captured next to what the interface itself counted.
+    pub interface_stats: Vec<InterfaceStats>,
     pub filter: Option<String>,
     pub byte_convention: &'static str,
     pub sort: String,
@@ -56,6 +58,85 @@ pub struct Summary {
     pub processes_seen: usize,
     pub flows_seen: usize,
     pub socket_scans: u32,
+}
+
+/// One interface's view of the capture window.
+#[derive(Clone, Debug, Serialize)]
+pub struct InterfaceStats {
+    pub name: String,
+    pub captured: Counter,
+    pub kernel_dropped_packets: u64,
+    /// The interface's own counters over the capture window (absent for `any`).
+    pub counters: Option<CounterDelta>,
+}
+
+/// The interface's counters over the capture window, and how much of it was captured.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CounterDelta {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// The IP bytes these counters imply: link bytes minus the link header per packet
+    /// (14 bytes on Ethernet and loopback). Loopback counts each packet on both send and
+    /// receive, so only its send side is used.
+    pub ip_bytes: u64,
+    /// captured bytes / ip_bytes: 1.0 means netflow saw everything the interface
+    /// carried (a capture filter, or VLAN tags and TSO on real NICs, move it).
+    pub coverage: Option<f64>,
+}
+
+/// A raw reading of an interface's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub link_header_bytes: u64,
+    pub loopback: bool,
+}
+
+impl InterfaceStats {
+    /// Combines what one capture thread counted with the interface's counters read
+    /// before and after the capture.
+    pub fn new(
+        name: String,
+        captured: Counter,
+        kernel_dropped_packets: u64,
+        before: Option<LinkCounters>,
+        after: Option<LinkCounters>,
+    ) -> InterfaceStats {
+        let counters = before.zip(after).map(|(b, a)| {
+            let d = LinkCounters {
+                rx_packets: a.rx_packets.saturating_sub(b.rx_packets),
+                rx_bytes: a.rx_bytes.saturating_sub(b.rx_bytes),
+                tx_packets: a.tx_packets.saturating_sub(b.tx_packets),
+                tx_bytes: a.tx_bytes.saturating_sub(b.tx_bytes),
+                ..a
+            };
+            let (packets, bytes) = if d.loopback {
+                (d.tx_packets, d.tx_bytes)
+            } else {
+                (d.rx_packets + d.tx_packets, d.rx_bytes + d.tx_bytes)
+            };
+            let ip_bytes = bytes.saturating_sub(packets * d.link_header_bytes);
+            CounterDelta {
+                rx_packets: d.rx_packets,
+                rx_bytes: d.rx_bytes,
+                tx_packets: d.tx_packets,
+                tx_bytes: d.tx_bytes,
+                ip_bytes,
+                coverage: (ip_bytes > 0).then(|| captured.bytes as f64 / ip_bytes as f64),
+            }
+        });
+        InterfaceStats {
+            name,
+            captured,
+            kernel_dropped_packets,
+            counters,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -129,6 +210,7 @@ pub struct CaptureFacts {
     pub duration_secs: f64,
     pub stopped_by: String,
     pub interfaces: Vec<String>,
+    pub interface_stats: Vec<InterfaceStats>,
     pub filter: Option<String>,
     pub captured: Counter,
     pub dropped: Dropped,
@@ -191,6 +273,7 @@ impl Report {
                 duration_secs: facts.duration_secs,
                 stopped_by: facts.stopped_by,
                 interfaces: facts.interfaces,
+                interface_stats: facts.interface_stats,
                 filter: facts.filter,
                 byte_convention: BYTE_CONVENTION,
                 sort: ranking.sort.name().to_string(),
@@ -312,6 +395,7 @@ mod tests {
             duration_secs: 2.0,
             stopped_by: "duration".into(),
             interfaces: vec!["lo".into()],
+            interface_stats: vec![],
             filter: None,
             captured: Counter::default(),
             dropped: Dropped::default(),
@@ -385,6 +469,44 @@ mod tests {
     fn processes_that_moved_nothing_are_not_listed() {
         let f = finished(&[(1, 0, 0), (2, 5, 0)]);
         assert_eq!(ranked(&f, SortKey::Total, 0), [2]);
+    }
+
+    #[test]
+    fn coverage_compares_captured_ip_bytes_with_the_interface_counters() {
+        let reading = |rx_packets, rx_bytes, tx_packets, tx_bytes, loopback| LinkCounters {
+            rx_packets,
+            rx_bytes,
+            tx_packets,
+            tx_bytes,
+            link_header_bytes: 14,
+            loopback,
+        };
+        let captured = Counter {
+            packets: 20,
+            bytes: 20 * 1_000,
+        };
+        // Ethernet: 10 packets each way of 1014 link bytes = 1000 IP bytes.
+        let eth = InterfaceStats::new(
+            "eth0".into(),
+            captured,
+            0,
+            Some(reading(5, 500, 7, 700, false)),
+            Some(reading(15, 500 + 10_140, 17, 700 + 10_140, false)),
+        );
+        let c = eth.counters.unwrap();
+        assert_eq!(c.ip_bytes, 20_000);
+        assert_eq!(c.coverage, Some(1.0));
+        // Loopback counts every packet twice (send and receive): only one side counts.
+        let lo = InterfaceStats::new(
+            "lo".into(),
+            captured,
+            0,
+            Some(reading(0, 0, 0, 0, true)),
+            Some(reading(20, 20_280, 20, 20_280, true)),
+        );
+        assert_eq!(lo.counters.unwrap().ip_bytes, 20_000);
+        let any = InterfaceStats::new("any".into(), captured, 0, None, None);
+        assert!(any.counters.is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Error;
+pub use crate::report::LinkCounters;
 
 /// One capturable interface.
 #[derive(Clone, Debug, Serialize)]
@@ -56,4 +57,44 @@ pub fn default_selection(all: &[Interface]) -> Vec<String> {
         .filter(|i| i.up && !i.addresses.is_empty() && !i.enslaved && i.name != "any")
         .map(|i| i.name.clone())
         .collect()
+}
+
+/// An interface's own packet and byte counters, from /sys/class/net/IF/statistics
+/// (per network namespace, like the interface itself).
+pub fn counters(name: &str) -> Option<LinkCounters> {
+    let dir = Path::new("/sys/class/net").join(name);
+    let read = |file: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join("statistics").join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let arphrd: u32 = std::fs::read_to_string(dir.join("type"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(LinkCounters {
+        rx_packets: read("rx_packets")?,
+        rx_bytes: read("rx_bytes")?,
+        tx_packets: read("tx_packets")?,
+        tx_bytes: read("tx_bytes")?,
+        link_header_bytes: link_header_len(arphrd)?,
+        loopback: arphrd == ARPHRD_LOOPBACK,
+    })
+}
+
+const ARPHRD_ETHER: u32 = 1;
+const ARPHRD_LOOPBACK: u32 = 772;
+const ARPHRD_NONE: u32 = 65534;
+
+/// Bytes of link header the kernel's counters include per packet, for the link types
+/// where it is fixed; `None` where netflow cannot say.
+fn link_header_len(arphrd: u32) -> Option<u64> {
+    match arphrd {
+        ARPHRD_ETHER | ARPHRD_LOOPBACK => Some(14),
+        ARPHRD_NONE => Some(0),
+        _ => None,
+    }
 }

@@ -29,7 +29,7 @@ use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::procfs::ProcScanner;
-use crate::report::{CaptureFacts, Dropped, Ranking, Report};
+use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report};
 use crate::wire::PacketSummary;
 
 /// What flows from the capture and rescan threads to the engine thread.
@@ -142,6 +142,10 @@ impl Prepared {
         let capture_stop = Arc::new(AtomicBool::new(false));
         let mut captures = captures;
         let stoppers: Vec<Stopper> = captures.iter_mut().map(OpenCapture::stopper).collect();
+        let counters_before: Vec<_> = interfaces
+            .iter()
+            .map(|i| crate::os::interfaces::counters(i))
+            .collect();
         let progress: Vec<Arc<AtomicU64>> = (0..captures.len())
             .map(|_| Arc::new(AtomicU64::new(0)))
             .collect();
@@ -186,8 +190,20 @@ impl Prepared {
         let mut tally = CaptureTally::default();
         let mut kernel = KernelStats::default();
         let mut warnings = Vec::new();
-        for t in capture_threads {
+        let mut interface_stats = Vec::with_capacity(interfaces.len());
+        for ((t, name), before) in capture_threads
+            .into_iter()
+            .zip(&interfaces)
+            .zip(counters_before)
+        {
             let (t_tally, t_kernel, failure) = t.join().expect("capture thread panicked");
+            interface_stats.push(InterfaceStats::new(
+                name.clone(),
+                t_tally.captured,
+                t_kernel.dropped,
+                before,
+                crate::os::interfaces::counters(name),
+            ));
             merge_tally(&mut tally, &t_tally);
             kernel.received += t_kernel.received;
             kernel.dropped += t_kernel.dropped;
@@ -215,6 +231,7 @@ impl Prepared {
             duration_secs: duration.as_secs_f64(),
             stopped_by: stopped_by.to_string(),
             interfaces,
+            interface_stats,
             filter: config.capture.filter.clone(),
             captured: tally.captured,
             dropped: Dropped {

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use crate::model::{Counter, DirCounters, MatchQuality, Unattributed};
-use crate::report::{Dropped, OtherProcesses, ProcessRow, Report, Summary, BYTE_CONVENTION};
+use crate::report::{
+    CounterDelta, Dropped, InterfaceStats, OtherProcesses, ProcessRow, Report, Summary,
+    BYTE_CONVENTION,
+};
 
 pub fn sample_report() -> Report {
     let mut unattributed = BTreeMap::new();
@@ -32,6 +35,22 @@ pub fn sample_report() -> Report {
             duration_secs: 10.0,
             stopped_by: "duration".into(),
             interfaces: vec!["eth0".into(), "lo".into()],
+            interface_stats: vec![InterfaceStats {
+                name: "eth0".into(),
+                captured: Counter {
+                    packets: 1_013,
+                    bytes: 1_051_516,
+                },
+                kernel_dropped_packets: 4,
+                counters: Some(CounterDelta {
+                    rx_packets: 710,
+                    rx_bytes: 1_060_000,
+                    tx_packets: 310,
+                    tx_bytes: 6_000,
+                    ip_bytes: 1_060_000,
+                    coverage: Some(1_051_516.0 / 1_060_000.0),
+                }),
+            }],
             filter: Some("tcp or udp".into()),
             byte_convention: BYTE_CONVENTION,
             sort: "total".into(),

@@ -88,6 +88,21 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "{:<13}{} packets by netflow's queue, {} by the kernel, {} by the interface",
         "dropped", s.dropped.queue.packets, s.dropped.kernel_packets, s.dropped.interface_packets
     )?;
+    for i in &s.interface_stats {
+        let Some(c) = &i.counters else { continue };
+        writeln!(
+            out,
+            "{:<13}{:<16} captured {} of the {} it carried{}",
+            "interface",
+            clip(&i.name, 16),
+            human_bytes(i.captured.bytes),
+            human_bytes(c.ip_bytes),
+            match c.coverage {
+                Some(ratio) => format!(" ({:.1}%)", ratio * 100.0),
+                None => String::new(),
+            }
+        )?;
+    }
     for w in &report.warnings {
         writeln!(out, "warning: {w}")?;
     }
@@ -165,6 +180,7 @@ unattributed                           8 packets       440B
              no_socket                 3 packets       300B
              not_ip                    5 packets       140B
 dropped      0 packets by netflow's queue, 4 by the kernel, 0 by the interface
+interface    eth0             captured 1.0MiB of the 1.0MiB it carried (99.2%)
 ";
         assert_eq!(text, expected);
     }
