@@ -11,8 +11,7 @@
 
 use crate::account::Ledger;
 use crate::attrib::{
-    orient, FlowCache, FlowState, LocalAddrs, Lookup, Orientation, PendingPacket, PendingRing,
-    SocketTable,
+    orient, FlowCache, FlowState, LocalAddrs, Lookup, Orientation, PendingRing, SocketTable,
 };
 use crate::model::{Counter, Direction, FlowKey, Timestamp, Unattributed};
 use crate::wire::PacketSummary;
@@ -37,11 +36,22 @@ pub struct EngineConfig {
 pub struct Engine {
     table: SocketTable,
     flows: FlowCache,
-    pending: PendingRing,
+    pending: PendingRing<PacketSummary>,
     ledger: Ledger,
     both_ends: Counter,
     scans: u32,
     rescan_wanted: bool,
+}
+
+/// One local end of a packet: the flow as that end's socket sees it, and the packet's
+/// direction for it.
+type Side = (FlowKey, Direction);
+
+/// Where one side's bytes go.
+#[derive(Clone, Copy, Debug)]
+enum Charge {
+    Owner(u32),
+    Unattributed(Unattributed),
 }
 
 impl Engine {
@@ -57,18 +67,21 @@ impl Engine {
         }
     }
 
-    /// Charges one TCP/UDP packet.
+    /// Charges one TCP/UDP packet, or parks it whole until a scan can tell who owns
+    /// each of its local ends.
     pub fn packet(&mut self, p: &PacketSummary) {
-        match orient(p, &self.table.local) {
-            Orientation::One(key, dir) => self.side(key, dir, p.ip_len, p.ts),
-            Orientation::Both { sender, receiver } => {
-                self.both_ends.add(u64::from(p.ip_len));
-                self.side(sender, Direction::Out, p.ip_len, p.ts);
-                self.side(receiver, Direction::In, p.ip_len, p.ts);
-            }
-            Orientation::NotLocal => self
-                .ledger
-                .add_unattributed(Unattributed::NotLocal, u64::from(p.ip_len)),
+        let Some((sides, both)) = self.sides(p) else {
+            self.not_local(p);
+            return;
+        };
+        let mut charges = [None, None];
+        for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+            *slot = self.charge_now(key);
+        }
+        if sides.iter().flatten().count() == charges.iter().flatten().count() {
+            self.charge(p, &sides, &charges, both);
+        } else {
+            self.park(*p);
         }
     }
 
@@ -79,12 +92,27 @@ impl Engine {
     }
 
     /// Swaps in a fresh socket table and retries every parked packet against it.
+    /// Packets are oriented again: the scan may have found new local addresses (a
+    /// container's).
     pub fn apply_scan(&mut self, table: SocketTable) {
         self.table = table;
         self.scans += 1;
-        let parked: Vec<PendingPacket> = self.pending.drain().collect();
+        let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
-            self.retry(p);
+            if p.ts >= self.table.started_at {
+                // The scan began before this packet: it proves nothing about it.
+                self.park(p);
+                continue;
+            }
+            let Some((sides, both)) = self.sides(&p) else {
+                self.not_local(&p);
+                continue;
+            };
+            let mut charges = [None, None];
+            for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+                *slot = Some(self.charge_after_scan(key));
+            }
+            self.charge(&p, &sides, &charges, both);
         }
     }
 
@@ -98,10 +126,15 @@ impl Engine {
     pub fn finish(mut self) -> Finished {
         let table = &self.table;
         self.ledger.mark_exited(|key| !table.is_alive(key));
-        let parked: Vec<PendingPacket> = self.pending.drain().collect();
+        let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
-            self.ledger
-                .add_unattributed(Unattributed::NoSocket, u64::from(p.ip_len));
+            match self.sides(&p) {
+                Some((sides, both)) => {
+                    let no_socket = Some(Charge::Unattributed(Unattributed::NoSocket));
+                    self.charge(&p, &sides, &[no_socket, no_socket], both);
+                }
+                None => self.not_local(&p),
+            }
         }
         Finished {
             ledger: self.ledger,
@@ -116,39 +149,61 @@ impl Engine {
         self.pending.len()
     }
 
-    fn side(&mut self, key: FlowKey, dir: Direction, ip_len: u32, ts: Timestamp) {
+    /// The packet's local ends under the current table, and whether it has two;
+    /// `None` when neither end is local.
+    fn sides(&self, p: &PacketSummary) -> Option<([Option<Side>; 2], bool)> {
+        match orient(p, &self.table.local) {
+            Orientation::One(key, dir) => Some(([Some((key, dir)), None], false)),
+            Orientation::Both { sender, receiver } => Some((
+                [
+                    Some((sender, Direction::Out)),
+                    Some((receiver, Direction::In)),
+                ],
+                true,
+            )),
+            Orientation::NotLocal => None,
+        }
+    }
+
+    /// Charges each side as decided, counting both-ends packets once more.
+    fn charge(
+        &mut self,
+        p: &PacketSummary,
+        sides: &[Option<Side>; 2],
+        charges: &[Option<Charge>; 2],
+        both: bool,
+    ) {
+        if both {
+            self.both_ends.add(u64::from(p.ip_len));
+        }
+        for (&(_, dir), charge) in sides.iter().flatten().zip(charges.iter()) {
+            match charge {
+                Some(Charge::Owner(owner)) => self.ledger.add(*owner, dir, p.ip_len, p.ts),
+                Some(Charge::Unattributed(reason)) => {
+                    self.ledger.add_unattributed(*reason, u64::from(p.ip_len))
+                }
+                // Every side is decided before `charge` is called.
+                None => self
+                    .ledger
+                    .add_unattributed(Unattributed::NoSocket, u64::from(p.ip_len)),
+            }
+        }
+    }
+
+    /// A side's charge if it can be decided now: its owner is cached, found in the
+    /// current table, or already given up on for this table. `None`: it must wait.
+    fn charge_now(&mut self, key: FlowKey) -> Option<Charge> {
         match self.flows.get(&key) {
-            Some(FlowState::Known { owner }) => self.ledger.add(owner, dir, ip_len, ts),
-            Some(FlowState::Pending { .. }) => self.park(PendingPacket {
-                key,
-                dir,
-                ip_len,
-                ts,
-            }),
+            Some(FlowState::Known { owner }) => Some(Charge::Owner(owner)),
+            Some(FlowState::Pending { .. }) => None,
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
-            }) if checked_gen == self.table.generation => {
-                self.ledger.add_unattributed(reason, u64::from(ip_len))
-            }
-            Some(FlowState::Unowned { .. }) => {
-                match self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
-                    Some(owner) => self.ledger.add(owner, dir, ip_len, ts),
-                    None => {
-                        let reason = self.miss_reason(key);
-                        self.flows.set(
-                            key,
-                            FlowState::Unowned {
-                                reason,
-                                checked_gen: self.table.generation,
-                            },
-                        );
-                        self.ledger.add_unattributed(reason, u64::from(ip_len));
-                    }
-                }
-            }
+            }) if checked_gen == self.table.generation => Some(Charge::Unattributed(reason)),
+            // Given up on under an older table: look once more in this one.
+            Some(FlowState::Unowned { .. }) => Some(self.resolve_or_give_up(key)),
             None => match self.resolve(key) {
-                Some(owner) => self.ledger.add(owner, dir, ip_len, ts),
+                Some(owner) => Some(Charge::Owner(owner)),
                 None => {
                     self.flows.set(
                         key,
@@ -157,15 +212,77 @@ impl Engine {
                             last_miss_gen: 0,
                         },
                     );
-                    self.park(PendingPacket {
-                        key,
-                        dir,
-                        ip_len,
-                        ts,
-                    });
+                    None
                 }
             },
         }
+    }
+
+    /// A side's charge once a scan that began after the packet has run: the socket,
+    /// else the listener on its port, else unattributed (and the flow's miss noted).
+    fn charge_after_scan(&mut self, key: FlowKey) -> Charge {
+        match self.flows.get(&key) {
+            Some(FlowState::Known { owner }) => Charge::Owner(owner),
+            Some(FlowState::Unowned {
+                reason,
+                checked_gen,
+            }) if checked_gen == self.table.generation => Charge::Unattributed(reason),
+            Some(FlowState::Unowned { .. }) => self.resolve_or_give_up(key),
+            Some(FlowState::Pending {
+                misses,
+                last_miss_gen,
+            }) => self.charge_pending(key, misses, last_miss_gen),
+            None => self.charge_pending(key, 0, 0),
+        }
+    }
+
+    fn charge_pending(&mut self, key: FlowKey, misses: u8, last_miss_gen: u64) -> Charge {
+        if let Some(owner) = self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
+            return Charge::Owner(owner);
+        }
+        let reason = self.miss_reason(key);
+        if last_miss_gen != self.table.generation {
+            self.note_miss(key, reason, misses + 1);
+        }
+        Charge::Unattributed(reason)
+    }
+
+    /// For a flow given up on under an older table: the socket or listener in this
+    /// one, else given up on again (for this table).
+    fn resolve_or_give_up(&mut self, key: FlowKey) -> Charge {
+        match self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
+            Some(owner) => Charge::Owner(owner),
+            None => {
+                let reason = self.miss_reason(key);
+                self.flows.set(
+                    key,
+                    FlowState::Unowned {
+                        reason,
+                        checked_gen: self.table.generation,
+                    },
+                );
+                Charge::Unattributed(reason)
+            }
+        }
+    }
+
+    /// Neither end is local under the current table. The first packet of such a
+    /// conversation asks for an early scan, which may find it belongs to a container
+    /// that started since the last one; until then it is counted as not local.
+    fn not_local(&mut self, p: &PacketSummary) {
+        let key = FlowKey::new(p.proto, p.src, p.dst);
+        if self.flows.get(&key).is_none() {
+            self.rescan_wanted = true;
+        }
+        self.flows.set(
+            key,
+            FlowState::Unowned {
+                reason: Unattributed::NotLocal,
+                checked_gen: self.table.generation,
+            },
+        );
+        self.ledger
+            .add_unattributed(Unattributed::NotLocal, u64::from(p.ip_len));
     }
 
     /// Looks the flow up in the current table; on success caches the owner.
@@ -207,43 +324,21 @@ impl Engine {
         }
     }
 
-    fn park(&mut self, p: PendingPacket) {
+    fn park(&mut self, p: PacketSummary) {
         self.rescan_wanted = true;
         if let Some(evicted) = self.pending.push(p) {
-            self.ledger
-                .add_unattributed(Unattributed::PendingOverflow, u64::from(evicted.ip_len));
-        }
-    }
-
-    /// A parked packet meets a new table. A miss is final for this packet only if the
-    /// scan began after the packet was seen (its socket existed during the scan).
-    fn retry(&mut self, p: PendingPacket) {
-        match self.flows.get(&p.key) {
-            Some(FlowState::Known { owner }) => self.ledger.add(owner, p.dir, p.ip_len, p.ts),
-            Some(FlowState::Unowned { reason, .. }) => {
-                self.ledger.add_unattributed(reason, u64::from(p.ip_len))
+            // Every local end of the evicted packet is lost to the overflow.
+            let ends = match self.sides(&evicted) {
+                Some((_, true)) => 2,
+                _ => 1,
+            };
+            if ends == 2 {
+                self.both_ends.add(u64::from(evicted.ip_len));
             }
-            Some(FlowState::Pending {
-                misses,
-                last_miss_gen,
-            }) => {
-                if let Some(owner) = self.resolve(p.key) {
-                    self.ledger.add(owner, p.dir, p.ip_len, p.ts);
-                } else if p.ts < self.table.started_at {
-                    if let Some(owner) = self.resolve_by_listener(p.key) {
-                        self.ledger.add(owner, p.dir, p.ip_len, p.ts);
-                        return;
-                    }
-                    let reason = self.miss_reason(p.key);
-                    self.ledger.add_unattributed(reason, u64::from(p.ip_len));
-                    if last_miss_gen != self.table.generation {
-                        self.note_miss(p.key, reason, misses + 1);
-                    }
-                } else {
-                    self.park(p);
-                }
+            for _ in 0..ends {
+                self.ledger
+                    .add_unattributed(Unattributed::PendingOverflow, u64::from(evicted.ip_len));
             }
-            None => self.side(p.key, p.dir, p.ip_len, p.ts),
         }
     }
 
@@ -318,6 +413,9 @@ mod tests {
             exe: String::new(),
             uid: Some(0),
             user: "root".into(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
         }
     }
 
@@ -601,6 +699,62 @@ mod tests {
             }
         )
         .totals_add_up());
+    }
+
+    #[test]
+    fn container_found_by_a_later_scan_gets_its_end_of_the_first_packets() {
+        let mut e = engine(16);
+        // The host's client talks to 198.18.0.2, not yet known as local.
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:5000",
+            "198.18.0.2:80",
+            100,
+            ms(10),
+        ));
+        let mut result = ScanResult {
+            started_at: ms(20),
+            local_addrs: vec![HOST.parse().unwrap()],
+            sockets: vec![SocketRow {
+                proto: Proto::Tcp,
+                local: "198.18.0.1:5000".parse().unwrap(),
+                remote: "198.18.0.2:80".parse().unwrap(),
+                inode: 1,
+                listening: false,
+            }],
+            fds: vec![(10, 1), (20, 2)],
+            processes: vec![process(10), process(20)],
+            ..ScanResult::default()
+        };
+        result.namespaces.push(crate::attrib::NamespaceScan {
+            id: 7,
+            addrs: vec!["198.18.0.2".parse().unwrap()],
+            sockets: vec![SocketRow {
+                proto: Proto::Tcp,
+                local: "198.18.0.2:80".parse().unwrap(),
+                remote: "198.18.0.1:5000".parse().unwrap(),
+                inode: 2,
+                listening: false,
+            }],
+        });
+        e.apply_scan(SocketTable::build(1, result));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.2:80",
+            "198.18.0.1:5000",
+            40,
+            ms(30),
+        ));
+        let f = e.finish();
+        assert_eq!(bytes_of(&f, 10), (40, 100));
+        assert_eq!(bytes_of(&f, 20), (100, 40), "the container's server");
+        assert_eq!(
+            f.both_ends,
+            Counter {
+                packets: 2,
+                bytes: 140
+            }
+        );
     }
 
     #[test]

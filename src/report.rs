@@ -171,6 +171,9 @@ pub struct ProcessRow {
     pub peak_bytes_out_per_sec: u64,
     pub connections: u64,
     pub matched_by: Vec<MatchQuality>,
+    /// The cgroup path, and the container id when the path names one.
+    pub cgroup: String,
+    pub container_id: Option<String>,
     /// The process had exited by the end of the capture (its bytes are still here).
     pub exited: bool,
 }
@@ -338,6 +341,8 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         peak_bytes_out_per_sec: p.series.peak(Direction::Out),
         connections: p.connections,
         matched_by: p.matched_by.clone(),
+        cgroup: p.info.cgroup.clone(),
+        container_id: p.info.container_id.clone(),
         exited: p.exited,
     }
 }
@@ -369,6 +374,9 @@ mod tests {
                 exe: String::new(),
                 uid: Some(0),
                 user: "root".into(),
+                netns: 0,
+                cgroup: String::new(),
+                container_id: None,
             });
             let owner = ledger.owner(&info);
             ledger.add_connection(owner, MatchQuality::Exact);

@@ -129,11 +129,11 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
     let b = lab.b.clone();
     let a = lab.a.clone();
     let srv = |ns: &str, args: &[&str]| Peer::start(&lab, ns, args);
-    let _s1 = srv(&b, &["tcp-server", "198.18.0.2:7001", "2000000", "1000"]);
-    let _s2 = srv(&b, &["tcp-server", "198.18.0.2:7002", "1000", "3000000"]);
-    let _s3 = srv(&b, &["tcp-server", "[fd4e::2]:7003", "500000", "700000"]);
-    let _s4 = srv(&b, &["udp-server", "198.18.0.2:7004", "200", "300"]);
-    let _s5 = srv(&b, &["udp-server", "[::]:7005", "150", "100"]);
+    let s1 = srv(&b, &["tcp-server", "198.18.0.2:7001", "2000000", "1000"]);
+    let s2 = srv(&b, &["tcp-server", "198.18.0.2:7002", "1000", "3000000"]);
+    let s3 = srv(&b, &["tcp-server", "[fd4e::2]:7003", "500000", "700000"]);
+    let s4 = srv(&b, &["udp-server", "198.18.0.2:7004", "200", "300"]);
+    let s5 = srv(&b, &["udp-server", "[::]:7005", "150", "100"]);
     let lo_tcp_server = srv(&a, &["tcp-server", "127.0.0.1:7101", "400000", "50000"]);
     let lo_udp_server = srv(&a, &["udp-server", "[::]:7102", "100", "64"]);
 
@@ -205,10 +205,25 @@ fn every_process_gets_exactly_its_own_bytes_over_veth_and_loopback() {
         e.check(&report, &pcap);
     }
 
-    // Both ends of each loopback conversation saw the same packets.
-    let (c, s) = (row(&report, lo_tcp.pid), row(&report, lo_tcp_server.pid));
-    assert_eq!(c["bytes_out"], s["bytes_in"]);
-    assert_eq!(c["bytes_in"], s["bytes_out"]);
+    // Both ends of each loopback conversation saw the same packets, and so did the
+    // servers in namespace b (a "container": netflow reads its socket table through
+    // /proc/PID/net of one of its processes).
+    for (client, server) in [
+        (&lo_tcp, &lo_tcp_server),
+        (&upload, &s1),
+        (&download, &s2),
+        (&tcp6, &s3),
+        (&udp4, &s4),
+        (&udp6, &s5),
+    ] {
+        let (c, s) = (row(&report, client.pid), row(&report, server.pid));
+        for (a, b) in [("bytes_out", "bytes_in"), ("bytes_in", "bytes_out")] {
+            assert_eq!(c[a], s[b], "server {} {b}", server.local);
+        }
+        assert_eq!(c["packets_out"], s["packets_in"], "server {}", server.local);
+    }
+    assert_eq!(row(&report, s5.pid)["matched_by"][0], "bound_udp");
+
     assert_eq!(
         row(&report, lo_udp_server.pid)["matched_by"][0],
         "bound_udp"

@@ -19,7 +19,10 @@ fn fixture_table() -> SocketTable {
         }));
     let users = Users::parse("root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\nalice:x:1000:1000::/home/alice:/bin/sh\n");
     let mut scanner = ProcScanner::with_root(root, users, info);
-    let scan = scanner.scan(Timestamp(0), vec!["10.0.0.1".parse().unwrap()]);
+    let scan = scanner.scan(
+        Timestamp(0),
+        vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+    );
     let mut pids: Vec<u32> = scan.processes.iter().map(|p| p.key.pid).collect();
     pids.sort_unstable();
     assert_eq!(

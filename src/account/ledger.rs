@@ -137,6 +137,9 @@ mod tests {
             exe: String::new(),
             uid: None,
             user: String::new(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
         })
     }
 

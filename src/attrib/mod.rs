@@ -11,5 +11,5 @@ mod table;
 
 pub use local::{orient, LocalAddrs, Orientation};
 pub use owners::{FlowCache, FlowState};
-pub use pending::{PendingPacket, PendingRing};
-pub use table::{Lookup, ScanResult, SocketRow, SocketTable};
+pub use pending::PendingRing;
+pub use table::{Lookup, NamespaceScan, ScanResult, SocketRow, SocketTable};

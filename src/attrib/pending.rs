@@ -1,25 +1,14 @@
 use std::collections::VecDeque;
 
-use crate::model::{Direction, FlowKey, Timestamp};
-
-/// One side of a packet whose flow had no known owner when it arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PendingPacket {
-    pub key: FlowKey,
-    pub dir: Direction,
-    pub ip_len: u32,
-    pub ts: Timestamp,
-}
-
 /// A bounded ring of packets waiting for the next socket scan. When full, the oldest
 /// packet is pushed out and handed back so the caller can count it.
 #[derive(Debug)]
-pub struct PendingRing {
-    packets: VecDeque<PendingPacket>,
+pub struct PendingRing<T> {
+    packets: VecDeque<T>,
     capacity: usize,
 }
 
-impl PendingRing {
+impl<T> PendingRing<T> {
     pub fn new(capacity: usize) -> Self {
         PendingRing {
             packets: VecDeque::with_capacity(capacity),
@@ -28,7 +17,7 @@ impl PendingRing {
     }
 
     /// Adds a packet; returns the packet evicted to make room, if any.
-    pub fn push(&mut self, p: PendingPacket) -> Option<PendingPacket> {
+    pub fn push(&mut self, p: T) -> Option<T> {
         let evicted = if self.packets.len() >= self.capacity {
             self.packets.pop_front()
         } else {
@@ -39,7 +28,7 @@ impl PendingRing {
     }
 
     /// Takes every waiting packet, oldest first, leaving the ring empty (its storage kept).
-    pub fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, PendingPacket> {
+    pub fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, T> {
         self.packets.drain(..)
     }
 
@@ -55,28 +44,14 @@ impl PendingRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Proto;
-
-    fn p(n: u32) -> PendingPacket {
-        PendingPacket {
-            key: FlowKey::new(
-                Proto::Udp,
-                "127.0.0.1:1".parse().unwrap(),
-                "127.0.0.1:2".parse().unwrap(),
-            ),
-            dir: Direction::Out,
-            ip_len: n,
-            ts: Timestamp(u64::from(n)),
-        }
-    }
 
     #[test]
     fn full_ring_evicts_the_oldest_packet() {
         let mut ring = PendingRing::new(2);
-        assert_eq!(ring.push(p(1)), None);
-        assert_eq!(ring.push(p(2)), None);
-        assert_eq!(ring.push(p(3)), Some(p(1)));
-        let left: Vec<u32> = ring.drain().map(|x| x.ip_len).collect();
+        assert_eq!(ring.push(1), None);
+        assert_eq!(ring.push(2), None);
+        assert_eq!(ring.push(3), Some(1));
+        let left: Vec<u32> = ring.drain().collect();
         assert_eq!(left, vec![2, 3]);
         assert!(ring.is_empty());
     }

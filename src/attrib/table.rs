@@ -34,6 +34,19 @@ pub struct ScanResult {
     pub unreadable_processes: u32,
     /// Every pid in /proc at the scan, whether it holds sockets or not.
     pub live_pids: Vec<u32>,
+    /// Other network namespaces (containers) whose processes hold sockets.
+    pub namespaces: Vec<NamespaceScan>,
+}
+
+/// The socket table and addresses of one other network namespace, read through one of
+/// its member processes (/proc/PID/net/*).
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceScan {
+    /// The namespace's inode (`/proc/PID/ns/net`).
+    pub id: u64,
+    pub sockets: Vec<SocketRow>,
+    /// Its interfaces' addresses, loopback excluded.
+    pub addrs: Vec<IpAddr>,
 }
 
 /// The answer to "who owns this flow?".
@@ -49,7 +62,12 @@ pub enum Lookup {
 pub struct SocketTable {
     pub generation: u64,
     pub started_at: Timestamp,
+    /// Addresses of this host and of every namespace scanned: a packet to or from one
+    /// of them belongs to a local socket.
     pub local: LocalAddrs,
+    /// Addresses of netflow's own namespace: only sockets there may match by wildcard
+    /// (0.0.0.0, ::); other namespaces' wildcards are expanded to their addresses.
+    own: LocalAddrs,
     pub unreadable_processes: u32,
     connected: HashMap<FlowKey, u64>,
     /// Unconnected UDP sockets by local address (possibly 0.0.0.0 or ::).
@@ -62,15 +80,47 @@ pub struct SocketTable {
     processes: HashMap<u32, Arc<ProcessInfo>>,
 }
 
-/// The addresses a socket bound to `local`'s port may listen on: the exact address,
-/// then the IPv4 and IPv6 wildcards (a `[::]` socket also receives IPv4).
-fn wildcards(local: SocketAddr) -> [SocketAddr; 3] {
-    let port = local.port();
-    [
-        local,
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-    ]
+const V4_ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+const V6_ANY: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
+/// Unconnected sockets (TCP listeners, bound UDP) by local address.
+type BoundIndex = HashMap<SocketAddr, Vec<u64>>;
+
+/// The lookup maps, filled row by row.
+#[derive(Default)]
+struct Index {
+    connected: HashMap<FlowKey, u64>,
+    bound_udp: BoundIndex,
+    listeners: BoundIndex,
+}
+
+impl Index {
+    /// Adds a row. `ns_addrs` is set for another namespace's rows: its wildcard
+    /// sockets are entered under that namespace's own addresses, so they never match
+    /// traffic of the host or of other containers.
+    fn add(&mut self, row: &SocketRow, ns_addrs: Option<&[IpAddr]>) {
+        let key = FlowKey::new(row.proto, row.local, row.remote);
+        let bound = if row.listening {
+            &mut self.listeners
+        } else if row.remote.port() == 0 && row.proto == Proto::Udp {
+            &mut self.bound_udp
+        } else {
+            if row.remote.port() != 0 {
+                self.connected.entry(key).or_insert(row.inode);
+            }
+            return;
+        };
+        match (ns_addrs, key.local.ip()) {
+            (Some(addrs), ip) if ip.is_unspecified() => {
+                // 0.0.0.0 receives IPv4; :: receives both (dual-stack).
+                for &addr in addrs.iter().filter(|a| ip == V6_ANY || a.is_ipv4()) {
+                    let at = SocketAddr::new(addr, key.local.port());
+                    bound.entry(at).or_default().push(row.inode);
+                }
+            }
+            _ => bound.entry(key.local).or_default().push(row.inode),
+        }
+    }
 }
 
 /// How far up the parent chain a shared socket's holder may be found. Real process
@@ -81,27 +131,28 @@ impl SocketTable {
     /// No sockets known yet (generation 0), but the host's addresses are.
     pub fn empty(local: LocalAddrs) -> SocketTable {
         SocketTable {
+            own: local.clone(),
             local,
             ..SocketTable::default()
         }
     }
 
     pub fn build(generation: u64, scan: ScanResult) -> SocketTable {
-        let mut connected = HashMap::with_capacity(scan.sockets.len());
-        let mut bound_udp: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
-        let mut listeners: HashMap<SocketAddr, Vec<u64>> = HashMap::new();
+        let mut index = Index {
+            connected: HashMap::with_capacity(scan.sockets.len()),
+            ..Index::default()
+        };
         for row in &scan.sockets {
-            let key = FlowKey::new(row.proto, row.local, row.remote);
-            if row.listening {
-                listeners.entry(key.local).or_default().push(row.inode);
-                continue;
-            }
-            if row.remote.port() == 0 {
-                if row.proto == Proto::Udp {
-                    bound_udp.entry(key.local).or_default().push(row.inode);
+            index.add(row, None);
+        }
+        let mut all_addrs = scan.local_addrs.clone();
+        for ns in &scan.namespaces {
+            all_addrs.extend(ns.addrs.iter().copied());
+            for row in &ns.sockets {
+                // A namespace's loopback traffic never crosses the host's interfaces.
+                if !row.local.ip().is_loopback() {
+                    index.add(row, Some(&ns.addrs));
                 }
-            } else {
-                connected.insert(key, row.inode);
             }
         }
         let mut holders: HashMap<u64, Vec<u32>> = HashMap::with_capacity(scan.fds.len());
@@ -119,11 +170,12 @@ impl SocketTable {
         SocketTable {
             generation,
             started_at: scan.started_at,
-            local: LocalAddrs::new(scan.local_addrs),
+            local: LocalAddrs::new(all_addrs),
+            own: LocalAddrs::new(scan.local_addrs),
             unreadable_processes: scan.unreadable_processes,
-            connected,
-            bound_udp,
-            listeners,
+            connected: index.connected,
+            bound_udp: index.bound_udp,
+            listeners: index.listeners,
             live: scan.live_pids.into_iter().collect(),
             holders,
             processes,
@@ -147,8 +199,9 @@ impl SocketTable {
         if flow.proto != Proto::Tcp {
             return None;
         }
-        wildcards(flow.local)
+        self.wildcards(flow.local)
             .iter()
+            .flatten()
             .find_map(|addr| self.listeners.get(addr))
             .map(|inodes| self.owner_of(inodes, MatchQuality::Listener))
     }
@@ -160,8 +213,10 @@ impl SocketTable {
             return self.owner_of(&[inode], MatchQuality::Exact);
         }
         if flow.proto == Proto::Udp {
-            if let Some(inodes) = wildcards(flow.local)
+            if let Some(inodes) = self
+                .wildcards(flow.local)
                 .iter()
+                .flatten()
                 .find_map(|addr| self.bound_udp.get(addr))
             {
                 return self.owner_of(inodes, MatchQuality::BoundUdp);
@@ -199,6 +254,19 @@ impl SocketTable {
                 },
             },
         }
+    }
+
+    /// The addresses a socket receiving on `local` may be bound to: the exact address,
+    /// then (in netflow's own namespace) the IPv4 and IPv6 wildcards, since a `[::]`
+    /// socket also receives IPv4.
+    fn wildcards(&self, local: SocketAddr) -> [Option<SocketAddr>; 3] {
+        let port = local.port();
+        let own = self.own.contains(local.ip());
+        [
+            Some(local),
+            own.then_some(SocketAddr::new(V4_ANY, port)),
+            own.then_some(SocketAddr::new(V6_ANY, port)),
+        ]
     }
 
     /// The parent all `pids` share, if netflow read it. Never init (pid 1): unrelated
@@ -246,6 +314,9 @@ mod tests {
             exe: format!("/usr/bin/{name}"),
             uid: Some(0),
             user: "root".into(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
         }
     }
 
@@ -281,6 +352,7 @@ mod tests {
                 sockets,
                 fds,
                 processes: procs,
+                local_addrs: vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
                 ..ScanResult::default()
             },
         )
@@ -450,6 +522,49 @@ mod tests {
         assert!(!t.is_alive(key(5, 999)), "same pid, another process");
         assert!(t.is_alive(key(6, 1)), "alive, details not read");
         assert!(!t.is_alive(key(7, 1)));
+    }
+
+    /// A host (10.0.0.1) with one container namespace (172.17.0.2) in which pid 900
+    /// holds a wildcard UDP socket on :53 and a TCP connection to 10.0.0.1:8080.
+    fn host_with_container() -> SocketTable {
+        SocketTable::build(
+            1,
+            ScanResult {
+                local_addrs: vec!["10.0.0.1".parse().unwrap()],
+                fds: vec![(900, 20), (900, 21), (900, 22)],
+                processes: vec![proc_info(900, 1, "in-container")],
+                namespaces: vec![NamespaceScan {
+                    id: 4026532000,
+                    addrs: vec!["172.17.0.2".parse().unwrap()],
+                    sockets: vec![
+                        row(Proto::Udp, "[::]:53", "[::]:0", 20),
+                        row(Proto::Tcp, "172.17.0.2:40000", "10.0.0.1:8080", 21),
+                        row(Proto::Tcp, "127.0.0.1:9000", "127.0.0.1:9001", 22),
+                    ],
+                }],
+                ..ScanResult::default()
+            },
+        )
+    }
+
+    #[test]
+    fn container_sockets_are_found_by_their_own_addresses() {
+        let t = host_with_container();
+        assert!(t.local.contains("172.17.0.2".parse().unwrap()));
+        let got = t.lookup(&flow(Proto::Udp, "172.17.0.2:53", "10.0.0.5:3000"));
+        assert_eq!(owner_pid(got), (900, MatchQuality::BoundUdp));
+        let got = t.lookup(&flow(Proto::Tcp, "172.17.0.2:40000", "10.0.0.1:8080"));
+        assert_eq!(owner_pid(got), (900, MatchQuality::Exact));
+    }
+
+    #[test]
+    fn container_wildcards_never_match_the_hosts_traffic() {
+        let t = host_with_container();
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.5:3000"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
+        // Nor does the container's loopback traffic, which the host never sees.
+        let got = t.lookup(&flow(Proto::Tcp, "127.0.0.1:9000", "127.0.0.1:9001"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
     }
 
     #[test]

@@ -22,4 +22,10 @@ pub struct ProcessInfo {
     pub uid: Option<u32>,
     /// The user name for `uid`, or the number when the name is unknown.
     pub user: String,
+    /// The network namespace's inode (0 when unknown).
+    pub netns: u64,
+    /// The cgroup path (cgroup v2, else the systemd hierarchy).
+    pub cgroup: String,
+    /// The container id found in the cgroup path, for docker/containerd/CRI-O/podman.
+    pub container_id: Option<String>,
 }

@@ -15,7 +15,7 @@ use procfs::process::Stat;
 use procfs::{FromRead, FromReadSI, SystemInfo};
 
 use super::users::Users;
-use crate::attrib::{ScanResult, SocketRow};
+use crate::attrib::{NamespaceScan, ScanResult, SocketRow};
 use crate::model::{ProcessInfo, ProcessKey, Proto, Timestamp};
 
 /// Scans a /proc tree, remembering process details between scans so a long-lived
@@ -49,7 +49,7 @@ impl ProcScanner {
     /// One full scan: socket tables of this network namespace, then every process's
     /// socket fds, then details of the processes that hold sockets.
     pub fn scan(&mut self, started_at: Timestamp, local_addrs: Vec<IpAddr>) -> ScanResult {
-        let sockets = self.socket_rows();
+        let sockets = self.socket_rows(&self.root.join("net"));
         let FdWalk {
             fds,
             unreadable,
@@ -83,6 +83,7 @@ impl ProcScanner {
         // Forget processes that no longer hold sockets, so the cache stays bounded by
         // the live process table.
         self.known = live;
+        let namespaces = self.other_namespaces(&processes, &holders);
         ScanResult {
             started_at,
             sockets,
@@ -91,11 +92,36 @@ impl ProcScanner {
             local_addrs,
             unreadable_processes: unreadable,
             live_pids,
+            namespaces,
         }
     }
 
-    fn socket_rows(&self) -> Vec<SocketRow> {
-        let net = self.root.join("net");
+    /// The socket tables and addresses of every other network namespace that a socket
+    /// holder lives in, each read once through one member (/proc/PID/net is the
+    /// namespace of PID).
+    fn other_namespaces(&self, processes: &[ProcessInfo], holders: &[u32]) -> Vec<NamespaceScan> {
+        let own = ns_inode(&self.root.join("self"));
+        let mut members: HashMap<u64, u32> = HashMap::new();
+        for p in processes {
+            let foreign = p.netns != 0 && Some(p.netns) != own;
+            if foreign && holders.binary_search(&p.key.pid).is_ok() {
+                members.entry(p.netns).or_insert(p.key.pid);
+            }
+        }
+        members
+            .into_iter()
+            .map(|(id, pid)| {
+                let net = self.root.join(pid.to_string()).join("net");
+                NamespaceScan {
+                    id,
+                    sockets: self.socket_rows(&net),
+                    addrs: namespace_addrs(&net),
+                }
+            })
+            .collect()
+    }
+
+    fn socket_rows(&self, net: &Path) -> Vec<SocketRow> {
         let mut rows = Vec::new();
         for file in ["tcp", "tcp6"] {
             if let Ok(entries) = TcpNetEntries::from_file(net.join(file), self.system_info) {
@@ -140,6 +166,9 @@ impl ProcScanner {
         let uid = fs::read_to_string(dir.join("status"))
             .ok()
             .and_then(|s| real_uid(&s));
+        let cgroup = fs::read_to_string(dir.join("cgroup"))
+            .map(|s| cgroup_path(&s))
+            .unwrap_or_default();
         Some(ProcessInfo {
             key,
             ppid: u32::try_from(stat.ppid).unwrap_or(0),
@@ -150,6 +179,9 @@ impl ProcScanner {
                 .unwrap_or_default(),
             uid,
             user: uid.map(|u| self.users.name(u)).unwrap_or_default(),
+            netns: ns_inode(&dir).unwrap_or(0),
+            cgroup: cgroup.clone(),
+            container_id: container_id(&cgroup),
         })
     }
 }
@@ -198,6 +230,82 @@ fn socket_fds(root: &Path) -> FdWalk {
     walk
 }
 
+/// The network namespace of the process at `proc_dir` (`net:[4026531840]` → 4026531840).
+fn ns_inode(proc_dir: &Path) -> Option<u64> {
+    let link = fs::read_link(proc_dir.join("ns").join("net")).ok()?;
+    link.to_str()?
+        .strip_prefix("net:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// A namespace's own addresses, loopback excluded: IPv4 from `fib_trie` (its /32 host
+/// LOCAL routes), IPv6 from `if_inet6`.
+fn namespace_addrs(net: &Path) -> Vec<IpAddr> {
+    let mut addrs = fs::read_to_string(net.join("fib_trie"))
+        .map(|t| fib_trie_local_v4(&t))
+        .unwrap_or_default();
+    addrs.extend(
+        fs::read_to_string(net.join("if_inet6"))
+            .map(|t| if_inet6_addrs(&t))
+            .unwrap_or_default(),
+    );
+    addrs.retain(|a| !a.is_loopback());
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs
+}
+
+/// The local IPv4 addresses in /proc/net/fib_trie: each `|-- ADDR` leaf followed by a
+/// `/32 host LOCAL` route.
+fn fib_trie_local_v4(text: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut leaf: Option<IpAddr> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(addr) = line.strip_prefix("|-- ") {
+            leaf = addr.parse().ok();
+        } else if line.starts_with("/32 host LOCAL") {
+            out.extend(leaf);
+        }
+    }
+    out
+}
+
+/// The addresses in /proc/net/if_inet6: 32 hex digits first on each line.
+fn if_inet6_addrs(text: &str) -> Vec<IpAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let hex = line.split_whitespace().next()?;
+            let bits = u128::from_str_radix(hex, 16).ok()?;
+            (hex.len() == 32).then(|| IpAddr::V6(std::net::Ipv6Addr::from(bits)))
+        })
+        .collect()
+}
+
+/// The process's cgroup: the cgroup-v2 (`0::`) path, else the systemd hierarchy's, else
+/// the first listed.
+fn cgroup_path(text: &str) -> String {
+    let path = |line: &str| line.splitn(3, ':').nth(2).map(str::to_string);
+    text.lines()
+        .find(|l| l.starts_with("0::"))
+        .or_else(|| text.lines().find(|l| l.contains(":name=systemd:")))
+        .or_else(|| text.lines().next())
+        .and_then(path)
+        .unwrap_or_default()
+}
+
+/// A container id in a cgroup path: the 64-hex-digit name docker, containerd, CRI-O and
+/// podman give their scopes (`docker-ID.scope`, `/docker/ID`, `cri-containerd-ID.scope`).
+fn container_id(cgroup: &str) -> Option<String> {
+    cgroup.split('/').find_map(|segment| {
+        let name = segment.strip_suffix(".scope").unwrap_or(segment);
+        let id = name.rsplit('-').next()?;
+        (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+    })
+}
+
 /// `socket:[12345]` → 12345.
 fn socket_inode(link: &str) -> Option<u64> {
     link.strip_prefix("socket:[")?
@@ -236,6 +344,55 @@ mod tests {
         assert_eq!(socket_inode("pipe:[12]"), None);
         assert_eq!(socket_inode("/dev/null"), None);
         assert_eq!(socket_inode("socket:[x]"), None);
+    }
+
+    #[test]
+    fn fib_trie_gives_the_local_ipv4_addresses() {
+        let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     \
+                    +-- 172.17.0.0/16 2 0 2\n        |-- 172.17.0.2\n           /32 host LOCAL\n        \
+                    |-- 172.17.255.255\n           /32 link BROADCAST\n     |-- 127.0.0.1\n           \
+                    /32 host LOCAL\n";
+        let addrs = fib_trie_local_v4(trie);
+        assert_eq!(
+            addrs,
+            [
+                "172.17.0.2".parse::<IpAddr>().unwrap(),
+                "127.0.0.1".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn if_inet6_gives_the_ipv6_addresses() {
+        let text = "fd4e0000000000000000000000000002 02 40 00 80     eth0\n\
+                    00000000000000000000000000000001 01 80 10 80       lo\n";
+        assert_eq!(
+            if_inet6_addrs(text),
+            ["fd4e::2".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn cgroup_path_prefers_the_unified_hierarchy() {
+        let v1_and_v2 = "12:cpu,cpuacct:/system.slice/x.service\n1:name=systemd:/system.slice/y.service\n0::/system.slice/z.service\n";
+        assert_eq!(cgroup_path(v1_and_v2), "/system.slice/z.service");
+        assert_eq!(cgroup_path("1:name=systemd:/user.slice\n"), "/user.slice");
+    }
+
+    #[test]
+    fn container_ids_are_found_in_common_runtimes_paths() {
+        let id = "4f1c2b0e9d8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e";
+        for path in [
+            format!("/system.slice/docker-{id}.scope"),
+            format!("/docker/{id}"),
+            format!("/kubepods.slice/kubepods-pod1.slice/cri-containerd-{id}.scope"),
+        ] {
+            assert_eq!(container_id(&path).as_deref(), Some(id), "{path}");
+        }
+        assert_eq!(
+            container_id("/user.slice/user-1000.slice/session-2.scope"),
+            None
+        );
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub fn sample_report() -> Report {
                 peak_bytes_out_per_sec: 1_500,
                 connections: 1,
                 matched_by: vec![MatchQuality::Exact],
+                cgroup: "/user.slice/user-1000.slice/session-3.scope".into(),
+                container_id: None,
                 exited: false,
             },
             ProcessRow {
@@ -125,6 +127,8 @@ pub fn sample_report() -> Report {
                 peak_bytes_out_per_sec: 200,
                 connections: 2,
                 matched_by: vec![MatchQuality::Exact, MatchQuality::BoundUdp],
+                cgroup: "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope".into(),
+                container_id: Some("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into()),
                 exited: true,
             },
         ],
