@@ -13,7 +13,7 @@ use crate::account::Ledger;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, Lookup, Orientation, PendingRing, SocketTable,
 };
-use crate::model::{Counter, Direction, FlowKey, Timestamp, Unattributed};
+use crate::model::{Counter, Direction, FlowKey, ProcessKey, Timestamp, Unattributed};
 use crate::wire::PacketSummary;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
@@ -122,10 +122,9 @@ impl Engine {
     }
 
     /// Ends accounting: packets still parked found no owner in any scan, and processes
-    /// missing from the last scan are marked as exited.
-    pub fn finish(mut self) -> Finished {
-        let table = &self.table;
-        self.ledger.mark_exited(|key| !table.is_alive(key));
+    /// for which `running` is false are marked as exited.
+    pub fn finish(mut self, running: impl Fn(ProcessKey) -> bool) -> Finished {
+        self.ledger.mark_exited(|key| !running(key));
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
             match self.sides(&p) {
@@ -438,7 +437,6 @@ mod tests {
             });
             result.fds.push((pid, inode));
             result.processes.push(process(pid));
-            result.live_pids.push(pid);
         }
         SocketTable::build(gen, result)
     }
@@ -497,7 +495,7 @@ mod tests {
             52,
             ms(20),
         ));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (52, 1_500));
         assert_eq!(
             f.ledger.processes()[0].connections,
@@ -527,7 +525,7 @@ mod tests {
             &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
         ));
         assert_eq!(e.pending_len(), 0);
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (0, 100));
     }
 
@@ -559,7 +557,7 @@ mod tests {
             ms(50),
         ));
         assert_eq!(e.pending_len(), 0);
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).packets, 3);
         assert!(report(
             &f,
@@ -581,7 +579,7 @@ mod tests {
         }
         e.apply_scan(scan(3, ms(60), &[(9, Proto::Udp, flow.0, flow.1)]));
         e.packet(&pkt(Proto::Udp, flow.0, flow.1, 60, ms(70)));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 9), (0, 60));
     }
 
@@ -589,7 +587,6 @@ mod tests {
         let mut result = ScanResult {
             started_at,
             local_addrs: vec![HOST.parse().unwrap()],
-            live_pids: vec![pid],
             ..ScanResult::default()
         };
         result.sockets.push(SocketRow {
@@ -623,7 +620,7 @@ mod tests {
         ));
         // The scan began after the packets, and the connection was already gone.
         e.apply_scan(listener_table(1, ms(20), 90, 8080));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 90), (500, 60));
         assert_eq!(f.ledger.processes()[0].matched_by, [MatchQuality::Listener]);
     }
@@ -639,19 +636,19 @@ mod tests {
             ms(10),
         ));
         e.apply_scan(listener_table(1, ms(20), 90, 8080));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 90), (0, 0));
         assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).bytes, 500);
     }
 
     #[test]
-    fn process_gone_from_the_last_scan_is_marked_exited_and_keeps_its_bytes() {
+    fn process_not_running_at_the_end_is_marked_exited_and_keeps_its_bytes() {
         let mut e = engine(16);
         let flow = ("198.18.0.1:5000", "198.18.0.2:80");
         e.apply_scan(scan(1, ms(0), &[(42, Proto::Tcp, flow.0, flow.1)]));
         e.packet(&pkt(Proto::Tcp, flow.0, flow.1, 1_000, ms(5)));
         e.apply_scan(scan(2, ms(10), &[]));
-        let f = e.finish();
+        let f = e.finish(|key| key.pid != 42);
         assert_eq!(bytes_of(&f, 42), (0, 1_000));
         assert!(f.ledger.processes()[0].exited);
     }
@@ -681,7 +678,7 @@ mod tests {
             300,
             ms(2),
         ));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 10), (300, 1_000));
         assert_eq!(bytes_of(&f, 20), (1_000, 300));
         assert_eq!(
@@ -745,7 +742,7 @@ mod tests {
             40,
             ms(30),
         ));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 10), (40, 100));
         assert_eq!(bytes_of(&f, 20), (100, 40), "the container's server");
         assert_eq!(
@@ -769,7 +766,7 @@ mod tests {
                 ms(1),
             ));
         }
-        let f = e.finish();
+        let f = e.finish(|_| true);
         let overflow = f.ledger.unattributed(Unattributed::PendingOverflow);
         assert_eq!(
             overflow,
@@ -785,7 +782,7 @@ mod tests {
     fn traffic_of_other_hosts_is_not_local() {
         let mut e = engine(2);
         e.packet(&pkt(Proto::Tcp, "198.18.0.7:1", "198.18.0.8:2", 99, ms(1)));
-        let f = e.finish();
+        let f = e.finish(|_| true);
         assert_eq!(
             f.ledger.unattributed(Unattributed::NotLocal),
             Counter {
@@ -820,7 +817,7 @@ mod tests {
         };
         captured.merge(icmp);
         e.count_unattributed(Unattributed::NotTcpUdp, icmp);
-        let f = e.finish();
+        let f = e.finish(|_| true);
         let r = report(&f, captured);
         assert!(r.totals_add_up(), "{:?}", r.summary);
         assert_eq!(r.processes.len(), 1);

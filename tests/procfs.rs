@@ -122,3 +122,19 @@ fn local_addresses_come_from_the_scan() {
     assert!(t.local.contains("10.0.0.1".parse().unwrap()));
     assert!(!t.local.contains("10.0.0.9".parse().unwrap()));
 }
+
+#[test]
+fn running_means_same_start_time_and_not_a_zombie() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
+    let key = |pid, start_time| netflow::model::ProcessKey { pid, start_time };
+    assert!(netflow::os::procfs::is_running(&root, key(100, 5000)));
+    assert!(
+        !netflow::os::procfs::is_running(&root, key(100, 4999)),
+        "pid reused"
+    );
+    assert!(
+        !netflow::os::procfs::is_running(&root, key(600, 6000)),
+        "zombie"
+    );
+    assert!(!netflow::os::procfs::is_running(&root, key(999, 1)), "gone");
+}

@@ -1,11 +1,9 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use super::LocalAddrs;
-use crate::model::{
-    FlowKey, MatchQuality, ProcessInfo, ProcessKey, Proto, Timestamp, Unattributed,
-};
+use crate::model::{FlowKey, MatchQuality, ProcessInfo, Proto, Timestamp, Unattributed};
 
 /// One row of /proc/net/{tcp,tcp6,udp,udp6}, already decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +30,6 @@ pub struct ScanResult {
     pub local_addrs: Vec<IpAddr>,
     /// Processes whose fd table could not be read (permissions, or gone mid-scan).
     pub unreadable_processes: u32,
-    /// Every pid in /proc at the scan, whether it holds sockets or not.
-    pub live_pids: Vec<u32>,
     /// Other network namespaces (containers) whose processes hold sockets.
     pub namespaces: Vec<NamespaceScan>,
 }
@@ -74,8 +70,6 @@ pub struct SocketTable {
     bound_udp: HashMap<SocketAddr, Vec<u64>>,
     /// Listening TCP sockets by local address (possibly 0.0.0.0 or ::).
     listeners: HashMap<SocketAddr, Vec<u64>>,
-    /// Every pid seen in /proc during the scan, socket holder or not.
-    live: HashSet<u32>,
     holders: HashMap<u64, Vec<u32>>,
     processes: HashMap<u32, Arc<ProcessInfo>>,
 }
@@ -176,20 +170,9 @@ impl SocketTable {
             connected: index.connected,
             bound_udp: index.bound_udp,
             listeners: index.listeners,
-            live: scan.live_pids.into_iter().collect(),
             holders,
             processes,
         }
-    }
-
-    /// Whether the process was alive at this scan (same pid, and same start time where
-    /// the scan read it).
-    pub fn is_alive(&self, key: ProcessKey) -> bool {
-        self.live.contains(&key.pid)
-            && self
-                .processes
-                .get(&key.pid)
-                .is_none_or(|p| p.key.start_time == key.start_time)
     }
 
     /// The fallback once a scan has missed a flow's own socket: traffic to a local TCP
@@ -511,17 +494,6 @@ mod tests {
         assert!(t
             .listener_of(&flow(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:8080"))
             .is_none());
-    }
-
-    #[test]
-    fn liveness_tells_exited_and_reused_pids_apart() {
-        let mut t = table(vec![], vec![], vec![proc_info(5, 1, "a")]);
-        t.live = [5, 6].into_iter().collect();
-        let key = |pid, start_time| ProcessKey { pid, start_time };
-        assert!(t.is_alive(key(5, 1005)));
-        assert!(!t.is_alive(key(5, 999)), "same pid, another process");
-        assert!(t.is_alive(key(6, 1)), "alive, details not read");
-        assert!(!t.is_alive(key(7, 1)));
     }
 
     /// A host (10.0.0.1) with one container namespace (172.17.0.2) in which pid 900

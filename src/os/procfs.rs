@@ -50,11 +50,7 @@ impl ProcScanner {
     /// socket fds, then details of the processes that hold sockets.
     pub fn scan(&mut self, started_at: Timestamp, local_addrs: Vec<IpAddr>) -> ScanResult {
         let sockets = self.socket_rows(&self.root.join("net"));
-        let FdWalk {
-            fds,
-            unreadable,
-            live_pids,
-        } = socket_fds(&self.root);
+        let FdWalk { fds, unreadable } = socket_fds(&self.root);
         let mut holders: Vec<u32> = fds.iter().map(|&(pid, _)| pid).collect();
         holders.sort_unstable();
         holders.dedup();
@@ -91,7 +87,6 @@ impl ProcScanner {
             processes,
             local_addrs,
             unreadable_processes: unreadable,
-            live_pids,
             namespaces,
         }
     }
@@ -193,8 +188,6 @@ struct FdWalk {
     fds: Vec<(u32, u64)>,
     /// Processes whose fd directory could not be read for lack of permission.
     unreadable: u32,
-    /// Every pid directory seen.
-    live_pids: Vec<u32>,
 }
 
 fn socket_fds(root: &Path) -> FdWalk {
@@ -210,7 +203,6 @@ fn socket_fds(root: &Path) -> FdWalk {
         else {
             continue;
         };
-        walk.live_pids.push(pid);
         let fd_dir = match fs::read_dir(entry.path().join("fd")) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -228,6 +220,13 @@ fn socket_fds(root: &Path) -> FdWalk {
         }
     }
     walk
+}
+
+/// Whether the process is still running: its pid exists with the same start time and
+/// it is not a zombie (a process that exited but was not yet reaped by its parent).
+pub fn is_running(root: &Path, key: ProcessKey) -> bool {
+    Stat::from_file(root.join(key.pid.to_string()).join("stat"))
+        .is_ok_and(|s| s.starttime == key.start_time && s.state != 'Z' && s.state != 'X')
 }
 
 /// The network namespace of the process at `proc_dir` (`net:[4026531840]` → 4026531840).

@@ -12,7 +12,7 @@ mod intake;
 mod rescan;
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::pcap_out::{self, WriterOutcome};
-use crate::os::procfs::ProcScanner;
+use crate::os::procfs::{self, ProcScanner};
 use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report};
 use crate::wire::PacketSummary;
 
@@ -224,7 +224,7 @@ impl Prepared {
             let outcome = writer.join().expect("pcap writer panicked");
             warnings.extend(pcap_warnings(&outcome, tally.pcap_dropped));
         }
-        let finished = engine.finish();
+        let finished = engine.finish(|key| procfs::is_running(Path::new("/proc"), key));
         let facts = CaptureFacts {
             host: hostname(),
             start_time: humantime::format_rfc3339_seconds(start_wall).to_string(),

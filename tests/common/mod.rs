@@ -172,12 +172,16 @@ impl Peer {
         }
     }
 
+    /// The peer's next line of output (bounded wait).
+    pub fn line(&self, limit: Duration) -> String {
+        self.lines
+            .recv_timeout(limit)
+            .expect("peer printed no line in time")
+    }
+
     /// Waits (bounded) for the peer's traffic to finish and returns its counts.
     pub fn done(&self) -> Moved {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("peer did not finish its traffic");
+        let line = self.line(Duration::from_secs(30));
         let mut m = Moved::default();
         for field in line.trim_start_matches("done ").split_whitespace() {
             let (k, v) = field.split_once('=').expect("key=value");
@@ -357,5 +361,18 @@ pub fn assert_totals_add_up(report: &serde_json::Value) {
             .map(|c| num(&c[unit]))
             .sum();
         assert_eq!(by_reason, num(&s["unattributed"][unit]));
+    }
+}
+
+/// What netflow captured on each interface is within 1% of what the interface's own
+/// counters say it carried during the capture.
+pub fn assert_coverage_near_one(report: &serde_json::Value) {
+    let stats = report["summary"]["interface_stats"].as_array().unwrap();
+    assert!(!stats.is_empty());
+    for s in stats {
+        let coverage = s["counters"]["coverage"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{s:#}"));
+        assert!((0.99..=1.01).contains(&coverage), "{s:#}");
     }
 }

@@ -12,6 +12,18 @@
 //!       connected socket: sends `count` datagrams of `size` bytes, one at a time,
 //!       waiting up to 1 s for each reply.
 //!
+//!   tcp-client <server-addr> <send-bytes> <recv-bytes> exit
+//!       the same, but spreads its writes over about a second and exits as soon as its
+//!       traffic is done (no lingering).
+//!   tcp-storm-server <listen-addr> <connections> <bytes-each>
+//!       accepts `connections` connections one after another, reads bytes-each from each.
+//!   tcp-storm-client <server-addr> <connections> <bytes-each> <pause-ms>
+//!       opens `connections` short connections in turn, writing bytes-each on each,
+//!       pausing between them.
+//!   prefork-server <listen-addr> <workers> <connections-per-worker> <bytes-each>
+//!       binds, then forks `workers` children that share the listening socket and each
+//!       accept their share of connections; each child prints `worker <pid>`.
+//!
 //! Each role prints `ready <local-addr>` once its socket is set up, and
 //! `done sent=<payload bytes> recv=<payload bytes> sent_packets=<n> recv_packets=<n>`
 //! when its traffic is over (packets counted for UDP only). It then keeps its socket
@@ -36,7 +48,15 @@ fn main() {
     let addr = |i: usize| -> SocketAddr { arg(i).parse().unwrap_or_else(|_| usage()) };
     match arg(0) {
         "tcp-server" => tcp_server(addr(1), num(2), num(3)),
-        "tcp-client" => tcp_client(addr(1), num(2), num(3)),
+        "tcp-client" => tcp_client(
+            addr(1),
+            num(2),
+            num(3),
+            args.get(4).is_some_and(|a| a == "exit"),
+        ),
+        "tcp-storm-server" => storm_server(addr(1), num(2), num(3)),
+        "tcp-storm-client" => storm_client(addr(1), num(2), num(3), num(4)),
+        "prefork-server" => prefork_server(addr(1), num(2), num(3), num(4)),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
         "udp-client" => udp_client(addr(1), num(2), num(3)),
         _ => usage(),
@@ -81,16 +101,89 @@ fn tcp_server(listen: SocketAddr, recv: usize, send: usize) {
     linger((listener, stream));
 }
 
-fn tcp_client(server: SocketAddr, send: usize, recv: usize) {
+fn tcp_client(server: SocketAddr, send: usize, recv: usize, exit: bool) {
     let mut stream = TcpStream::connect_timeout(&server, TIMEOUT).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     say(format!("ready {}", stream.local_addr().expect("addr")));
-    write_bytes(&mut stream, send);
+    if exit {
+        // A process that works for a while, then exits: 50 slices, 20 ms apart.
+        for slice in 0..50 {
+            write_bytes(&mut stream, send / 50 + usize::from(slice < send % 50));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    } else {
+        write_bytes(&mut stream, send);
+    }
     let got = read_exactly(&mut stream, recv);
     say(format!(
         "done sent={send} recv={got} sent_packets=0 recv_packets=0"
     ));
-    linger(stream);
+    if !exit {
+        linger(stream);
+    }
+}
+
+fn storm_server(listen: SocketAddr, connections: usize, each: usize) {
+    let listener = TcpListener::bind(listen).expect("bind");
+    say(format!("ready {}", listener.local_addr().expect("addr")));
+    let got = accept_and_read(&listener, connections, each);
+    say(format!(
+        "done sent=0 recv={got} sent_packets=0 recv_packets=0"
+    ));
+    linger(listener);
+}
+
+/// Accepts `connections` connections in turn, reading up to `each` bytes from each.
+fn accept_and_read(listener: &TcpListener, connections: usize, each: usize) -> usize {
+    let mut got = 0;
+    for _ in 0..connections {
+        let Ok((mut stream, _)) = listener.accept() else {
+            break;
+        };
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        got += read_exactly(&mut stream, each);
+    }
+    got
+}
+
+fn storm_client(server: SocketAddr, connections: usize, each: usize, pause_ms: usize) {
+    say(format!("ready {server}"));
+    let mut sent = 0;
+    for _ in 0..connections {
+        let Ok(mut stream) = TcpStream::connect_timeout(&server, TIMEOUT) else {
+            break;
+        };
+        write_bytes(&mut stream, each);
+        sent += each;
+        drop(stream);
+        std::thread::sleep(Duration::from_millis(pause_ms as u64));
+    }
+    say(format!(
+        "done sent={sent} recv=0 sent_packets=0 recv_packets=0"
+    ));
+    linger(());
+}
+
+#[allow(
+    unsafe_code,
+    reason = "fork(2): the test needs children that share a socket"
+)]
+fn prefork_server(listen: SocketAddr, workers: usize, per_worker: usize, each: usize) {
+    let listener = TcpListener::bind(listen).expect("bind");
+    say(format!("ready {}", listener.local_addr().expect("addr")));
+    for _ in 0..workers {
+        // SAFETY: this process is single-threaded here (no thread has been spawned),
+        // so the child may run arbitrary code after fork.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            say(format!("worker {}", std::process::id()));
+            accept_and_read(&listener, per_worker, each);
+            linger(listener);
+            std::process::exit(0);
+        }
+    }
+    linger(listener);
 }
 
 fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
