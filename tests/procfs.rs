@@ -1,5 +1,9 @@
 //! The production /proc reader run on a fixture tree (tests/fixtures/proc/handmade,
 //! described in its README): no root needed, every holder and socket known.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "this test builds a /proc tree in a temporary directory"
+)]
 
 use std::path::Path;
 
@@ -22,6 +26,7 @@ fn fixture_table() -> SocketTable {
     let scan = scanner.scan(
         Timestamp(0),
         vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+        false,
     );
     let mut pids: Vec<u32> = scan.processes.iter().map(|p| p.key.pid).collect();
     pids.sort_unstable();
@@ -137,4 +142,75 @@ fn running_means_same_start_time_and_not_a_zombie() {
         "zombie"
     );
     assert!(!netflow::os::procfs::is_running(&root, key(999, 1)), "gone");
+}
+
+/// Copies a fixture tree (symlinks as symlinks) so a test can change it.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn targeted_scan_reads_only_known_holders_unless_a_socket_is_left_without_one() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
+    let root = std::env::temp_dir().join(format!("netflow-proc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy_tree(&fixture, &root);
+    let info: &'static procfs::ExplicitSystemInfo =
+        Box::leak(Box::new(procfs::ExplicitSystemInfo {
+            boot_time_secs: 1_700_000_000,
+            ticks_per_second: 100,
+            page_size: 4096,
+            is_little_endian: true,
+        }));
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), info);
+    let addrs = vec!["10.0.0.1".parse().unwrap()];
+    scanner.scan(Timestamp(0), addrs.clone(), false);
+
+    // curl (200, a known holder) opens a new connection; sleep (500, no sockets so far)
+    // gets a socket fd that is in no table.
+    let tcp = root.join("net/tcp");
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.push_str("   3: 0100000A:9C42 090000FD:01BB 01 00000000:00000000 00:00000000 00000000  1000        0 6003 1 0000000000000000 100 0 0 10 0\n");
+    std::fs::write(&tcp, table).unwrap();
+    std::os::unix::fs::symlink("socket:[6003]", root.join("200/fd/9")).unwrap();
+    std::os::unix::fs::symlink("socket:[9999]", root.join("500/fd/9")).unwrap();
+    let holders = |scan: &netflow::attrib::ScanResult| {
+        let mut pids: Vec<u32> = scan.fds.iter().map(|&(p, _)| p).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+
+    let targeted = scanner.scan(Timestamp(1), addrs.clone(), true);
+    assert!(
+        targeted.fds.contains(&(200, 6003)),
+        "the new socket was found"
+    );
+    assert_eq!(
+        holders(&targeted),
+        [100, 101, 200, 300, 400],
+        "no full walk"
+    );
+
+    // A socket only an unknown process holds sends the targeted scan to a full walk.
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.push_str("   4: 0100000A:9C43 090000FD:01BB 01 00000000:00000000 00:00000000 00000000     0        0 6004 1 0000000000000000 100 0 0 10 0\n");
+    std::fs::write(&tcp, table).unwrap();
+    std::os::unix::fs::symlink("socket:[6004]", root.join("500/fd/10")).unwrap();
+    let fallback = scanner.scan(Timestamp(2), addrs, true);
+    assert!(fallback.fds.contains(&(500, 6004)));
+    assert_eq!(holders(&fallback), [100, 101, 200, 300, 400, 500]);
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -4,7 +4,7 @@
 //! `tests/fixtures/proc`. A process that vanishes mid-scan is skipped; one whose fds
 //! may not be read is counted, never fatal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::net::IpAddr;
@@ -24,6 +24,10 @@ pub struct ProcScanner {
     root: PathBuf,
     users: Users,
     known: HashMap<ProcessKey, ProcessInfo>,
+    /// Pids that held sockets at the last scan, sorted: where a targeted scan looks.
+    last_holders: Vec<u32>,
+    /// Socket inodes that no process held at the last full scan.
+    last_orphans: HashSet<u64>,
     system_info: &'static SystemInfo,
 }
 
@@ -42,15 +46,51 @@ impl ProcScanner {
             root: root.into(),
             users,
             known: HashMap::new(),
+            last_holders: Vec::new(),
+            last_orphans: HashSet::new(),
             system_info,
         }
     }
 
-    /// One full scan: socket tables of this network namespace, then every process's
-    /// socket fds, then details of the processes that hold sockets.
-    pub fn scan(&mut self, started_at: Timestamp, local_addrs: Vec<IpAddr>) -> ScanResult {
+    /// One scan: socket tables of this network namespace, every process's socket fds,
+    /// details of the processes that hold sockets, and the other namespaces they live in.
+    ///
+    /// A `targeted` scan (the early ones, asked for by unknown traffic) first reads only
+    /// the fd tables of the processes that held sockets at the last scan; the whole
+    /// /proc is walked only if a socket is left without a holder. Busy hosts have far
+    /// more processes than socket holders, and new sockets mostly belong to known ones.
+    pub fn scan(
+        &mut self,
+        started_at: Timestamp,
+        local_addrs: Vec<IpAddr>,
+        targeted: bool,
+    ) -> ScanResult {
         let sockets = self.socket_rows(&self.root.join("net"));
-        let FdWalk { fds, unreadable } = socket_fds(&self.root);
+        if targeted && !self.last_holders.is_empty() {
+            let walk = socket_fds_of(&self.root, &self.last_holders);
+            let result = self.complete(started_at, local_addrs.clone(), sockets.clone(), walk);
+            if orphans(&result).all(|inode| self.last_orphans.contains(&inode)) {
+                return result;
+            }
+        }
+        let walk = socket_fds(&self.root);
+        let result = self.complete(started_at, local_addrs, sockets, walk);
+        // Sockets no process holds even after a full walk (kernel sockets, unreadable
+        // processes) do not send later targeted scans to a full walk again.
+        self.last_orphans = orphans(&result).collect();
+        result
+    }
+
+    /// Turns socket rows and an fd walk into a scan result: process details (cached)
+    /// and other namespaces' tables.
+    fn complete(
+        &mut self,
+        started_at: Timestamp,
+        local_addrs: Vec<IpAddr>,
+        sockets: Vec<SocketRow>,
+        walk: FdWalk,
+    ) -> ScanResult {
+        let FdWalk { fds, unreadable } = walk;
         let mut holders: Vec<u32> = fds.iter().map(|&(pid, _)| pid).collect();
         holders.sort_unstable();
         holders.dedup();
@@ -80,6 +120,7 @@ impl ProcScanner {
         // the live process table.
         self.known = live;
         let namespaces = self.other_namespaces(&processes, &holders);
+        self.last_holders = holders;
         ScanResult {
             started_at,
             sockets,
@@ -190,20 +231,34 @@ struct FdWalk {
     unreadable: u32,
 }
 
+/// Walks the fd tables of every process under `root`.
 fn socket_fds(root: &Path) -> FdWalk {
-    let mut walk = FdWalk::default();
     let Ok(dir) = fs::read_dir(root) else {
-        return walk;
+        return FdWalk::default();
     };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let fd_dir = match fs::read_dir(entry.path().join("fd")) {
+    let pids: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    socket_fds_of(root, &pids)
+}
+
+/// The inodes of live sockets (not TIME_WAIT rows or unaccepted connections, which
+/// have inode 0) that no process in the scan holds.
+fn orphans(scan: &ScanResult) -> impl Iterator<Item = u64> + '_ {
+    let held: HashSet<u64> = scan.fds.iter().map(|&(_, i)| i).collect();
+    scan.sockets
+        .iter()
+        .chain(scan.namespaces.iter().flat_map(|ns| ns.sockets.iter()))
+        .map(|row| row.inode)
+        .filter(move |&inode| inode != 0 && !held.contains(&inode))
+}
+
+/// Walks the fd tables of the given processes.
+fn socket_fds_of(root: &Path, pids: &[u32]) -> FdWalk {
+    let mut walk = FdWalk::default();
+    for &pid in pids {
+        let fd_dir = match fs::read_dir(root.join(pid.to_string()).join("fd")) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 walk.unreadable += 1;

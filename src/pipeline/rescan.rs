@@ -10,7 +10,8 @@ use crate::model::Timestamp;
 use crate::os::interfaces::local_addresses;
 use crate::os::procfs::ProcScanner;
 
-/// Requests to the rescan thread.
+/// Requests to the rescan thread. Periodic and final scans walk all of /proc; early
+/// ones are targeted (see `ProcScanner::scan`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
     /// Unknown traffic appeared: scan soon.
@@ -33,22 +34,22 @@ pub fn run(
     events: SyncSender<Event>,
 ) {
     let mut generation = 0u64;
-    let mut scan = |generation: &mut u64| -> Duration {
+    let mut scan = |generation: &mut u64, targeted: bool| -> Duration {
         let began = Instant::now();
         let started_at = now();
         *generation += 1;
-        let result = scanner.scan(started_at, local_addresses());
+        let result = scanner.scan(started_at, local_addresses(), targeted);
         let table = SocketTable::build(*generation, result);
         let _ = events.send(Event::Scan(Box::new(table)));
         began.elapsed()
     };
-    let mut cost = scan(&mut generation);
+    let mut cost = scan(&mut generation, false);
     let mut last = Instant::now();
     loop {
         let wait = interval.saturating_sub(last.elapsed());
-        match control.recv_timeout(wait) {
+        let targeted = match control.recv_timeout(wait) {
             Ok(Control::Final) | Err(RecvTimeoutError::Disconnected) => {
-                scan(&mut generation);
+                scan(&mut generation, false);
                 return;
             }
             Ok(Control::Early) => {
@@ -58,16 +59,17 @@ pub fn run(
                 while last.elapsed() < gap {
                     match control.recv_timeout(gap.saturating_sub(last.elapsed())) {
                         Ok(Control::Final) | Err(RecvTimeoutError::Disconnected) => {
-                            scan(&mut generation);
+                            scan(&mut generation, false);
                             return;
                         }
                         Ok(Control::Early) | Err(RecvTimeoutError::Timeout) => {}
                     }
                 }
+                true
             }
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        cost = scan(&mut generation);
+            Err(RecvTimeoutError::Timeout) => false,
+        };
+        cost = scan(&mut generation, targeted);
         last = Instant::now();
     }
 }
