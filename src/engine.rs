@@ -50,7 +50,8 @@ type Side = (FlowKey, Direction);
 /// Where one side's bytes go.
 #[derive(Clone, Copy, Debug)]
 enum Charge {
-    Owner(u32),
+    /// A flow of a process, by its ledger index.
+    Flow(u32),
     Unattributed(Unattributed),
 }
 
@@ -177,7 +178,7 @@ impl Engine {
         }
         for (&(_, dir), charge) in sides.iter().flatten().zip(charges.iter()) {
             match charge {
-                Some(Charge::Owner(owner)) => self.ledger.add(*owner, dir, p.ip_len, p.ts),
+                Some(Charge::Flow(flow)) => self.ledger.add(*flow, dir, p.ip_len, p.ts),
                 Some(Charge::Unattributed(reason)) => {
                     self.ledger.add_unattributed(*reason, u64::from(p.ip_len))
                 }
@@ -193,7 +194,7 @@ impl Engine {
     /// current table, or already given up on for this table. `None`: it must wait.
     fn charge_now(&mut self, key: FlowKey) -> Option<Charge> {
         match self.flows.get(&key) {
-            Some(FlowState::Known { owner }) => Some(Charge::Owner(owner)),
+            Some(FlowState::Known { flow }) => Some(Charge::Flow(flow)),
             Some(FlowState::Pending { .. }) => None,
             Some(FlowState::Unowned {
                 reason,
@@ -202,7 +203,7 @@ impl Engine {
             // Given up on under an older table: look once more in this one.
             Some(FlowState::Unowned { .. }) => Some(self.resolve_or_give_up(key)),
             None => match self.resolve(key) {
-                Some(owner) => Some(Charge::Owner(owner)),
+                Some(flow) => Some(Charge::Flow(flow)),
                 None => {
                     self.flows.set(
                         key,
@@ -221,7 +222,7 @@ impl Engine {
     /// else the listener on its port, else unattributed (and the flow's miss noted).
     fn charge_after_scan(&mut self, key: FlowKey) -> Charge {
         match self.flows.get(&key) {
-            Some(FlowState::Known { owner }) => Charge::Owner(owner),
+            Some(FlowState::Known { flow }) => Charge::Flow(flow),
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
@@ -236,8 +237,8 @@ impl Engine {
     }
 
     fn charge_pending(&mut self, key: FlowKey, misses: u8, last_miss_gen: u64) -> Charge {
-        if let Some(owner) = self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
-            return Charge::Owner(owner);
+        if let Some(flow) = self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
+            return Charge::Flow(flow);
         }
         let reason = self.miss_reason(key);
         if last_miss_gen != self.table.generation {
@@ -250,7 +251,7 @@ impl Engine {
     /// one, else given up on again (for this table).
     fn resolve_or_give_up(&mut self, key: FlowKey) -> Charge {
         match self.resolve(key).or_else(|| self.resolve_by_listener(key)) {
-            Some(owner) => Charge::Owner(owner),
+            Some(flow) => Charge::Flow(flow),
             None => {
                 let reason = self.miss_reason(key);
                 self.flows.set(
@@ -284,14 +285,14 @@ impl Engine {
             .add_unattributed(Unattributed::NotLocal, u64::from(p.ip_len));
     }
 
-    /// Looks the flow up in the current table; on success caches the owner.
+    /// Looks the flow up in the current table; on success caches its ledger index.
     fn resolve(&mut self, key: FlowKey) -> Option<u32> {
         match self.table.lookup(&key) {
             Lookup::Owned(info, quality) => {
                 let owner = self.ledger.owner(&info);
-                self.ledger.add_connection(owner, quality);
-                self.flows.set(key, FlowState::Known { owner });
-                Some(owner)
+                let flow = self.ledger.open_flow(owner, quality, key);
+                self.flows.set(key, FlowState::Known { flow });
+                Some(flow)
             }
             Lookup::Unowned(_) => None,
         }
@@ -303,9 +304,9 @@ impl Engine {
         match self.table.listener_of(&key)? {
             Lookup::Owned(info, quality) => {
                 let owner = self.ledger.owner(&info);
-                self.ledger.add_connection(owner, quality);
-                self.flows.set(key, FlowState::Known { owner });
-                Some(owner)
+                let flow = self.ledger.open_flow(owner, quality, key);
+                self.flows.set(key, FlowState::Known { flow });
+                Some(flow)
             }
             Lookup::Unowned(_) => None,
         }

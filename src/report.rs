@@ -4,13 +4,16 @@
 //! Does not format anything for people (that is `render`) or gather anything from
 //! the OS: it is built from the engine's ledger plus facts the pipeline passes in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
 use crate::account::{Ledger, ProcessAccount};
 use crate::engine::Finished;
-use crate::model::{Counter, DirCounters, Direction, MatchQuality, Unattributed};
+use crate::model::{
+    Counter, DirCounters, Direction, MatchQuality, ProcessKey, Proto, Unattributed,
+};
 
 /// Bumped only when a field is removed or changes meaning; new fields keep the version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -176,6 +179,21 @@ pub struct ProcessRow {
     pub container_id: Option<String>,
     /// The process had exited by the end of the capture (its bytes are still here).
     pub exited: bool,
+    /// Its busiest remote ends (at most [`TOP_PEERS`]), busiest first.
+    pub peers: Vec<PeerRow>,
+    /// Bytes per second of the capture, `[in, out]`, from its first second.
+    pub series: Vec<[u64; 2]>,
+}
+
+/// One remote end a process talked to, all its flows to that address:port added up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeerRow {
+    pub proto: Proto,
+    pub remote: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -248,10 +266,15 @@ impl Report {
             ranking.top.min(order.len())
         };
         let secs = facts.duration_secs.max(0.001);
+        let peers = peers_by_process(ledger);
         let processes = order[..shown]
             .iter()
             .enumerate()
-            .map(|(i, p)| process_row(i + 1, p, secs))
+            .map(|(i, p)| {
+                let mut row = process_row(i + 1, p, secs);
+                row.peers = peers.get(&p.info.key).cloned().unwrap_or_default();
+                row
+            })
             .collect();
         let mut other = OtherProcesses::default();
         for p in &order[shown..] {
@@ -319,6 +342,42 @@ fn sort_value(p: &ProcessAccount, key: SortKey) -> u64 {
     }
 }
 
+/// Peers shown per process, busiest first.
+pub const TOP_PEERS: usize = 5;
+
+/// Each process's busiest remote ends: its flows grouped by protocol and remote
+/// address:port (a client's many connections to one server are one peer).
+fn peers_by_process(ledger: &Ledger) -> HashMap<ProcessKey, Vec<PeerRow>> {
+    let mut grouped: HashMap<(u32, Proto, SocketAddr), DirCounters> = HashMap::new();
+    for f in ledger.flows() {
+        grouped
+            .entry((f.owner, f.proto, f.remote))
+            .or_default()
+            .merge(f.traffic);
+    }
+    let mut out: HashMap<ProcessKey, Vec<PeerRow>> = HashMap::new();
+    for ((owner, proto, remote), t) in grouped {
+        let key = ledger.processes()[owner as usize].info.key;
+        out.entry(key).or_default().push(PeerRow {
+            proto,
+            remote: remote.to_string(),
+            bytes_in: t.inbound.bytes,
+            bytes_out: t.outbound.bytes,
+            packets_in: t.inbound.packets,
+            packets_out: t.outbound.packets,
+        });
+    }
+    for peers in out.values_mut() {
+        peers.sort_by(|a, b| {
+            (b.bytes_in + b.bytes_out)
+                .cmp(&(a.bytes_in + a.bytes_out))
+                .then_with(|| a.remote.cmp(&b.remote))
+        });
+        peers.truncate(TOP_PEERS);
+    }
+    out
+}
+
 fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
     let t = p.traffic;
     ProcessRow {
@@ -344,6 +403,8 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         cgroup: p.info.cgroup.clone(),
         container_id: p.info.container_id.clone(),
         exited: p.exited,
+        peers: Vec::new(),
+        series: p.series.buckets().to_vec(),
     }
 }
 
@@ -359,7 +420,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{ProcessInfo, ProcessKey, Timestamp};
+    use crate::model::{FlowKey, ProcessInfo, ProcessKey, Timestamp};
 
     /// A ledger with processes moving (in, out) bytes in one packet each way.
     fn finished(traffic: &[(u32, u32, u32)]) -> Finished {
@@ -379,12 +440,17 @@ mod tests {
                 container_id: None,
             });
             let owner = ledger.owner(&info);
-            ledger.add_connection(owner, MatchQuality::Exact);
+            let key = FlowKey::new(
+                crate::model::Proto::Tcp,
+                "10.0.0.1:80".parse().unwrap(),
+                format!("10.0.0.{pid}:5000").parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
             if inb > 0 {
-                ledger.add(owner, Direction::In, inb, start);
+                ledger.add(flow, Direction::In, inb, start);
             }
             if out > 0 {
-                ledger.add(owner, Direction::Out, out, start);
+                ledger.add(flow, Direction::Out, out, start);
             }
         }
         Finished {
@@ -515,6 +581,74 @@ mod tests {
         assert_eq!(lo.counters.unwrap().ip_bytes, 20_000);
         let any = InterfaceStats::new("any".into(), captured, 0, None, None);
         assert!(any.counters.is_none());
+    }
+
+    #[test]
+    fn peers_add_up_flows_to_the_same_remote_end_and_series_follow_the_seconds() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        let info = Arc::new(ProcessInfo {
+            key: ProcessKey {
+                pid: 1,
+                start_time: 1,
+            },
+            ppid: 1,
+            name: "curl".into(),
+            cmdline: String::new(),
+            exe: String::new(),
+            uid: None,
+            user: String::new(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
+        });
+        let owner = ledger.owner(&info);
+        let flow = |local: &str, remote: &str| {
+            FlowKey::new(
+                crate::model::Proto::Tcp,
+                local.parse().unwrap(),
+                remote.parse().unwrap(),
+            )
+        };
+        let a = ledger.open_flow(
+            owner,
+            MatchQuality::Exact,
+            flow("10.0.0.1:4000", "10.0.0.9:443"),
+        );
+        let b = ledger.open_flow(
+            owner,
+            MatchQuality::Exact,
+            flow("10.0.0.1:4001", "10.0.0.9:443"),
+        );
+        let c = ledger.open_flow(
+            owner,
+            MatchQuality::Exact,
+            flow("10.0.0.1:4002", "10.0.0.8:80"),
+        );
+        ledger.add(a, Direction::In, 1_000, start);
+        ledger.add(b, Direction::In, 500, Timestamp(11_500_000));
+        ledger.add(c, Direction::Out, 100, start);
+        let f = Finished {
+            ledger,
+            both_ends: Counter::default(),
+            scans: 1,
+            flows: 3,
+            unreadable_processes: 0,
+        };
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+            },
+        );
+        let p = &r.processes[0];
+        assert_eq!(p.peers.len(), 2);
+        assert_eq!(p.peers[0].remote, "10.0.0.9:443");
+        assert_eq!((p.peers[0].bytes_in, p.peers[0].packets_in), (1_500, 2));
+        assert_eq!(p.peers[1].remote, "10.0.0.8:80");
+        assert_eq!(p.series, [[1_000, 100], [500, 0]]);
     }
 
     #[test]

@@ -97,6 +97,16 @@ impl Expect<'_> {
                 "{what}: udp packets in"
             );
         }
+        // The per-second series adds up to the totals; a client's one peer carries them all.
+        let series = r["series"].as_array().unwrap();
+        let sum = |i: usize| series.iter().map(|s| num(&s[i])).sum::<u64>();
+        assert_eq!((sum(0), sum(1)), (bytes_in, bytes_out), "{what}: series");
+        let peers = r["peers"].as_array().unwrap();
+        if self.what.contains("client") {
+            assert_eq!(peers.len(), 1, "{what}: {peers:?}");
+            assert_eq!(num(&peers[0]["bytes_out"]), bytes_out, "{what}");
+            assert_eq!(num(&peers[0]["bytes_in"]), bytes_in, "{what}");
+        }
         assert_eq!(r["name"], "traffic-peer", "{what}");
         assert!(
             r["exe"].as_str().unwrap().ends_with("/traffic-peer"),

@@ -1,9 +1,11 @@
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::Series;
 use crate::model::{
-    Counter, DirCounters, Direction, MatchQuality, ProcessInfo, ProcessKey, Timestamp, Unattributed,
+    Counter, DirCounters, Direction, FlowKey, MatchQuality, ProcessInfo, ProcessKey, Proto,
+    Timestamp, Unattributed,
 };
 
 /// Everything accounted to one process.
@@ -20,13 +22,24 @@ pub struct ProcessAccount {
     pub exited: bool,
 }
 
-/// The single owner of all counters. Owners are addressed by a dense index so the
-/// per-packet path is an array access, not a map lookup.
+/// One flow charged to a process: its remote end and its own counters, for the
+/// per-peer detail.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowAccount {
+    pub owner: u32,
+    pub proto: Proto,
+    pub remote: SocketAddr,
+    pub traffic: DirCounters,
+}
+
+/// The single owner of all counters. Processes and flows are addressed by dense
+/// indexes, so the per-packet path is two array accesses, not a map lookup.
 #[derive(Debug)]
 pub struct Ledger {
     start: Timestamp,
     series_buckets: usize,
     processes: Vec<ProcessAccount>,
+    flows: Vec<FlowAccount>,
     by_key: HashMap<ProcessKey, u32>,
     unattributed: [Counter; Unattributed::ALL.len()],
 }
@@ -38,6 +51,7 @@ impl Ledger {
             start,
             series_buckets,
             processes: Vec::new(),
+            flows: Vec::new(),
             by_key: HashMap::new(),
             unattributed: [Counter::default(); Unattributed::ALL.len()],
         }
@@ -62,14 +76,21 @@ impl Ledger {
         i
     }
 
-    /// Records that a new flow was matched to `owner`.
-    pub fn add_connection(&mut self, owner: u32, quality: MatchQuality) {
+    /// Records that `flow` was matched to `owner`; returns the flow's index for [`Ledger::add`].
+    pub fn open_flow(&mut self, owner: u32, quality: MatchQuality, flow: FlowKey) -> u32 {
         let p = &mut self.processes[owner as usize];
         p.connections += 1;
         if !p.matched_by.contains(&quality) {
             p.matched_by.push(quality);
             p.matched_by.sort();
         }
+        self.flows.push(FlowAccount {
+            owner,
+            proto: flow.proto,
+            remote: flow.remote,
+            traffic: DirCounters::default(),
+        });
+        (self.flows.len() - 1) as u32
     }
 
     /// Marks every process for which `gone` holds as exited; its totals stay.
@@ -79,8 +100,11 @@ impl Ledger {
         }
     }
 
-    pub fn add(&mut self, owner: u32, dir: Direction, ip_len: u32, at: Timestamp) {
-        let p = &mut self.processes[owner as usize];
+    /// Charges a packet of `flow` (an index from [`Ledger::open_flow`]) to its process.
+    pub fn add(&mut self, flow: u32, dir: Direction, ip_len: u32, at: Timestamp) {
+        let f = &mut self.flows[flow as usize];
+        f.traffic.add(dir, u64::from(ip_len));
+        let p = &mut self.processes[f.owner as usize];
         p.traffic.add(dir, u64::from(ip_len));
         p.series.add(self.start, at, dir, u64::from(ip_len));
     }
@@ -95,6 +119,10 @@ impl Ledger {
 
     pub fn processes(&self) -> &[ProcessAccount] {
         &self.processes
+    }
+
+    pub fn flows(&self) -> &[FlowAccount] {
+        &self.flows
     }
 
     pub fn unattributed(&self, reason: Unattributed) -> Counter {
@@ -152,13 +180,26 @@ mod tests {
         assert_eq!(l.owner(&info(42, 100)), a);
     }
 
+    fn flow(remote: &str) -> FlowKey {
+        FlowKey::new(
+            Proto::Tcp,
+            "10.0.0.1:5000".parse().unwrap(),
+            remote.parse().unwrap(),
+        )
+    }
+
     #[test]
-    fn bytes_and_packets_add_per_direction() {
+    fn bytes_and_packets_add_per_direction_for_the_process_and_the_flow() {
         let mut l = Ledger::new(Timestamp(0), 10);
         let o = l.owner(&info(1, 1));
-        l.add(o, Direction::Out, 1_500, Timestamp(10));
-        l.add(o, Direction::Out, 52, Timestamp(20));
-        l.add(o, Direction::In, 40, Timestamp(30));
+        let f = l.open_flow(o, MatchQuality::Exact, flow("10.0.0.2:80"));
+        let g = l.open_flow(o, MatchQuality::Exact, flow("10.0.0.3:80"));
+        l.add(f, Direction::Out, 1_500, Timestamp(10));
+        l.add(f, Direction::Out, 52, Timestamp(20));
+        l.add(g, Direction::In, 40, Timestamp(30));
+        assert_eq!(l.flows()[f as usize].traffic.outbound.bytes, 1_552);
+        assert_eq!(l.flows()[g as usize].traffic.inbound.bytes, 40);
+        assert_eq!(l.processes()[0].connections, 2);
         let t = l.processes()[0].traffic;
         assert_eq!(
             t.outbound,

@@ -6,8 +6,8 @@ use crate::model::{FlowKey, Unattributed};
 /// packet: after the first lookup, a packet costs one hash probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowState {
-    /// Charged to the ledger's owner with this index.
-    Known { owner: u32 },
+    /// Charged to the ledger's flow with this index (and so to its process).
+    Known { flow: u32 },
     /// Not found yet: its packets wait in the retry ring for a scan that started after
     /// them. `misses` counts the scans that already looked and failed, the last of
     /// which had generation `last_miss_gen`.

@@ -2,7 +2,7 @@ use std::io::{self, Write};
 
 use crate::report::Report;
 
-const HEADER: [&str; 20] = [
+const HEADER: [&str; 21] = [
     "rank",
     "pid",
     "ppid",
@@ -21,6 +21,7 @@ const HEADER: [&str; 20] = [
     "matched_by",
     "exited",
     "container_id",
+    "top_peer",
     "exe",
     "cmdline",
 ];
@@ -51,6 +52,10 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             matched.join("+"),
             p.exited.to_string(),
             p.container_id.clone().unwrap_or_default(),
+            p.peers
+                .first()
+                .map(|peer| peer.remote.clone())
+                .unwrap_or_default(),
             p.exe.clone(),
             p.cmdline.clone(),
         ])?;
@@ -69,9 +74,9 @@ mod tests {
         write(&sample_report(), &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let expected = "\
-rank,pid,ppid,name,user,uid,bytes_in,bytes_out,packets_in,packets_out,avg_bytes_in_per_sec,avg_bytes_out_per_sec,peak_bytes_in_per_sec,peak_bytes_out_per_sec,connections,matched_by,exited,container_id,exe,cmdline
-1,4242,1,curl,alice,1000,1048576,2000,700,300,104858,200,524288,1500,1,exact,false,,/usr/bin/curl,\"curl -o /dev/null http://example.test/big, file\"
-2,77,1,dnsd,root,0,300,200,3,2,30,20,300,200,2,exact+bound_udp,true,0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,/usr/sbin/dnsd,/usr/sbin/dnsd
+rank,pid,ppid,name,user,uid,bytes_in,bytes_out,packets_in,packets_out,avg_bytes_in_per_sec,avg_bytes_out_per_sec,peak_bytes_in_per_sec,peak_bytes_out_per_sec,connections,matched_by,exited,container_id,top_peer,exe,cmdline
+1,4242,1,curl,alice,1000,1048576,2000,700,300,104858,200,524288,1500,1,exact,false,,[2001:db8::80]:443,/usr/bin/curl,\"curl -o /dev/null http://example.test/big, file\"
+2,77,1,dnsd,root,0,300,200,3,2,30,20,300,200,2,exact+bound_udp,true,0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,,/usr/sbin/dnsd,/usr/sbin/dnsd
 ";
         assert_eq!(text, expected);
     }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Counter, DirCounters, MatchQuality, Unattributed};
+use crate::model::{Counter, DirCounters, MatchQuality, Proto, Unattributed};
 use crate::report::{
-    CounterDelta, Dropped, InterfaceStats, OtherProcesses, ProcessRow, Report, Summary,
+    CounterDelta, Dropped, InterfaceStats, OtherProcesses, PeerRow, ProcessRow, Report, Summary,
     BYTE_CONVENTION,
 };
 
@@ -106,6 +106,15 @@ pub fn sample_report() -> Report {
                 cgroup: "/user.slice/user-1000.slice/session-3.scope".into(),
                 container_id: None,
                 exited: false,
+                peers: vec![PeerRow {
+                    proto: Proto::Tcp,
+                    remote: "[2001:db8::80]:443".into(),
+                    bytes_in: 1_048_576,
+                    bytes_out: 2_000,
+                    packets_in: 700,
+                    packets_out: 300,
+                }],
+                series: vec![[524_288, 1_500], [524_288, 500]],
             },
             ProcessRow {
                 rank: 2,
@@ -130,6 +139,8 @@ pub fn sample_report() -> Report {
                 cgroup: "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope".into(),
                 container_id: Some("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into()),
                 exited: true,
+                peers: vec![],
+                series: vec![[300, 200]],
             },
         ],
         other_processes: OtherProcesses::default(),

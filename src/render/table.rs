@@ -42,6 +42,20 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             p.connections,
             clip(&row_command(p), WIDTH - FIXED),
         )?;
+        if let Some(peer) = p.peers.first() {
+            let line = format!(
+                "{:>7} top peer {} {}: {} in, {} out",
+                "",
+                peer.remote,
+                match peer.proto {
+                    crate::model::Proto::Tcp => "tcp",
+                    crate::model::Proto::Udp => "udp",
+                },
+                human_bytes(peer.bytes_in),
+                human_bytes(peer.bytes_out)
+            );
+            writeln!(out, "{}", clip(&line, WIDTH))?;
+        }
     }
     if report.processes.is_empty() {
         writeln!(out, "{:>7} (no traffic was attributed to a process)", "-")?;
@@ -172,6 +186,7 @@ netflow snapshot on web-1 at 2026-11-26T08:00:00Z, 10.0s on eth0, lo (filter: tc
 
     PID USER            IN       OUT  PEAK IN/s PEAK OUT/s CONNS COMMAND
    4242 alice       1.0MiB    2.0KiB   512.0KiB     1.5KiB     1 curl -o /dev/null http://example.t…
+        top peer [2001:db8::80]:443 tcp: 1.0MiB in, 2.0KiB out
      77 root          300B      200B       300B       200B     2 dnsd (exited)
 
 captured                            1013 packets     1.0MiB
