@@ -455,6 +455,7 @@ mod tests {
         let facts = CaptureFacts {
             host: "h".into(),
             start_time: "t".into(),
+            start_unix_seconds: 0.0,
             duration_secs: 1.0,
             stopped_by: "duration".into(),
             interfaces: vec![],

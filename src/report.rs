@@ -41,6 +41,8 @@ pub struct Summary {
     pub host: String,
     /// RFC 3339, UTC.
     pub start_time: String,
+    /// The same instant as Unix time, for programs.
+    pub start_unix_seconds: f64,
     pub duration_secs: f64,
     /// Why capture ended: `duration`, `signal`.
     pub stopped_by: String,
@@ -228,6 +230,7 @@ impl SortKey {
 pub struct CaptureFacts {
     pub host: String,
     pub start_time: String,
+    pub start_unix_seconds: f64,
     pub duration_secs: f64,
     pub stopped_by: String,
     pub interfaces: Vec<String>,
@@ -296,6 +299,7 @@ impl Report {
             summary: Summary {
                 host: facts.host,
                 start_time: facts.start_time,
+                start_unix_seconds: facts.start_unix_seconds,
                 duration_secs: facts.duration_secs,
                 stopped_by: facts.stopped_by,
                 interfaces: facts.interfaces,
@@ -466,6 +470,7 @@ mod tests {
         CaptureFacts {
             host: "h".into(),
             start_time: "2026-11-26T08:00:00Z".into(),
+            start_unix_seconds: 1_795_939_200.0,
             duration_secs: 2.0,
             stopped_by: "duration".into(),
             interfaces: vec!["lo".into()],

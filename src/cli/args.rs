@@ -99,6 +99,8 @@ pub enum FormatArg {
     Table,
     Json,
     Csv,
+    /// Prometheus text format, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -146,6 +146,7 @@ fn format(f: FormatArg) -> Format {
         FormatArg::Table => Format::Table,
         FormatArg::Json => Format::Json,
         FormatArg::Csv => Format::Csv,
+        FormatArg::Prometheus => Format::Prometheus,
     }
 }
 

@@ -228,6 +228,10 @@ impl Prepared {
         let facts = CaptureFacts {
             host: hostname(),
             start_time: humantime::format_rfc3339_seconds(start_wall).to_string(),
+            start_unix_seconds: start_wall
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
             duration_secs: duration.as_secs_f64(),
             stopped_by: stopped_by.to_string(),
             interfaces,

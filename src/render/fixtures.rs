@@ -32,6 +32,7 @@ pub fn sample_report() -> Report {
         summary: Summary {
             host: "web-1".into(),
             start_time: "2026-11-26T08:00:00Z".into(),
+            start_unix_seconds: 1_795_939_200.0,
             duration_secs: 10.0,
             stopped_by: "duration".into(),
             interfaces: vec!["eth0".into(), "lo".into()],

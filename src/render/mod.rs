@@ -6,6 +6,7 @@
 mod csv;
 mod json;
 mod table;
+mod textfile;
 mod units;
 
 use std::io::{self, Write};
@@ -20,6 +21,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// Prometheus text exposition, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 /// Writes the report in `format`.
@@ -28,6 +31,7 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Resul
         Format::Table => table::write(report, out),
         Format::Json => json::write(report, out),
         Format::Csv => csv::write(report, out),
+        Format::Prometheus => textfile::write(report, out),
     }
 }
 

@@ -1,0 +1,200 @@
+//! The Prometheus text exposition format, for node_exporter's textfile collector.
+//!
+//! Every value describes one capture window, so every metric is a gauge: a cron job
+//! that rewrites the file each run replaces the values, and `rate()` is never needed
+//! (nor correct) on them.
+
+use std::io::{self, Write};
+
+use crate::report::Report;
+
+/// Writes the report as Prometheus text (version 0.0.4).
+pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
+    help(
+        out,
+        "netflow_process_bytes",
+        "IP bytes a process moved during the capture window (header + payload).",
+    )?;
+    for p in &report.processes {
+        for (dir, v) in [("in", p.bytes_in), ("out", p.bytes_out)] {
+            writeln!(
+                out,
+                "netflow_process_bytes{{{}}} {v}",
+                process_labels(p, dir)
+            )?;
+        }
+    }
+    help(
+        out,
+        "netflow_process_packets",
+        "Packets a process moved during the capture window.",
+    )?;
+    for p in &report.processes {
+        for (dir, v) in [("in", p.packets_in), ("out", p.packets_out)] {
+            writeln!(
+                out,
+                "netflow_process_packets{{{}}} {v}",
+                process_labels(p, dir)
+            )?;
+        }
+    }
+    help(
+        out,
+        "netflow_process_peak_bytes_per_second",
+        "A process's busiest second during the capture window.",
+    )?;
+    for p in &report.processes {
+        for (dir, v) in [
+            ("in", p.peak_bytes_in_per_sec),
+            ("out", p.peak_bytes_out_per_sec),
+        ] {
+            writeln!(
+                out,
+                "netflow_process_peak_bytes_per_second{{{}}} {v}",
+                process_labels(p, dir)
+            )?;
+        }
+    }
+    help(
+        out,
+        "netflow_other_processes_bytes",
+        "IP bytes of the processes beyond --top, added up.",
+    )?;
+    let o = &report.other_processes;
+    writeln!(
+        out,
+        "netflow_other_processes_bytes{{direction=\"in\"}} {}",
+        o.bytes_in
+    )?;
+    writeln!(
+        out,
+        "netflow_other_processes_bytes{{direction=\"out\"}} {}",
+        o.bytes_out
+    )?;
+    help(
+        out,
+        "netflow_unattributed_bytes",
+        "IP bytes no process could be charged with, by reason.",
+    )?;
+    for (reason, c) in &report.unattributed {
+        writeln!(
+            out,
+            "netflow_unattributed_bytes{{reason=\"{reason}\"}} {}",
+            c.bytes
+        )?;
+    }
+    help(
+        out,
+        "netflow_unattributed_packets",
+        "Packets no process could be charged with, by reason.",
+    )?;
+    for (reason, c) in &report.unattributed {
+        writeln!(
+            out,
+            "netflow_unattributed_packets{{reason=\"{reason}\"}} {}",
+            c.packets
+        )?;
+    }
+    help(
+        out,
+        "netflow_captured_bytes",
+        "IP bytes captured during the window.",
+    )?;
+    writeln!(out, "netflow_captured_bytes {}", s.captured.bytes)?;
+    help(
+        out,
+        "netflow_captured_packets",
+        "Packets captured during the window.",
+    )?;
+    writeln!(out, "netflow_captured_packets {}", s.captured.packets)?;
+    help(
+        out,
+        "netflow_dropped_packets",
+        "Packets lost: by netflow's queue, the kernel, or the interface.",
+    )?;
+    for (place, v) in [
+        ("queue", s.dropped.queue.packets),
+        ("kernel", s.dropped.kernel_packets),
+        ("interface", s.dropped.interface_packets),
+    ] {
+        writeln!(out, "netflow_dropped_packets{{where=\"{place}\"}} {v}")?;
+    }
+    help(
+        out,
+        "netflow_capture_duration_seconds",
+        "How long the capture ran.",
+    )?;
+    writeln!(out, "netflow_capture_duration_seconds {}", s.duration_secs)?;
+    help(
+        out,
+        "netflow_capture_end_timestamp_seconds",
+        "When the capture ended (Unix time).",
+    )?;
+    writeln!(
+        out,
+        "netflow_capture_end_timestamp_seconds {:.3}",
+        s.start_unix_seconds + s.duration_secs
+    )?;
+    Ok(())
+}
+
+fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
+    writeln!(out, "# HELP {name} {text}")?;
+    writeln!(out, "# TYPE {name} gauge")
+}
+
+fn process_labels(p: &crate::report::ProcessRow, dir: &str) -> String {
+    format!(
+        "pid=\"{}\",comm=\"{}\",user=\"{}\",direction=\"{dir}\"",
+        p.pid,
+        escape(&p.name),
+        escape(&p.user)
+    )
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixtures::sample_report;
+
+    fn text(report: &Report) -> String {
+        let mut buf = Vec::new();
+        write(report, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn process_rows_become_labelled_gauges() {
+        let t = text(&sample_report());
+        assert!(t.contains("# TYPE netflow_process_bytes gauge\n"));
+        assert!(t.contains(
+            "netflow_process_bytes{pid=\"4242\",comm=\"curl\",user=\"alice\",direction=\"in\"} 1048576\n"
+        ));
+        assert!(t.contains("netflow_unattributed_bytes{reason=\"no_socket\"} 300\n"));
+        assert!(t.contains("netflow_dropped_packets{where=\"kernel\"} 4\n"));
+        assert!(t.contains("netflow_capture_end_timestamp_seconds 1795939210.000\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut r = sample_report();
+        r.processes[0].name = "we\"ird\\na\nme".into();
+        let t = text(&r);
+        assert!(t.contains("comm=\"we\\\"ird\\\\na\\nme\""), "{t}");
+    }
+}

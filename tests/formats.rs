@@ -1,0 +1,140 @@
+//! Machine output checked by other tools: the JSON report against the JSON Schema in
+//! tests/schema (with Python's jsonschema), the Prometheus text with the official
+//! Python client's parser, the CSV with a CSV reader. Real captures, known bytes.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive the real binary: they read clocks and files"
+)]
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Debian's Python, where python3-jsonschema and python3-prometheus-client install.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Runs a Python snippet with `input` on stdin; returns its stdout, panicking on failure.
+fn python(script: &str, input: &[u8]) -> String {
+    let mut child = Command::new(PYTHON)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (apt-get install python3-jsonschema python3-prometheus-client)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// One capture of a known UDP exchange in `format`; returns the output and the
+/// client's pid and payload counts.
+fn capture(format: &str, port: u16) -> (Vec<u8>, u32, Moved) {
+    let lab = Lab::new();
+    let dir = Scratch::new(format);
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &["-d", "2s", "-i", "eth0", "--format", format],
+    );
+    let _server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:{port}"), "40", "64"],
+    );
+    let client = Peer::start(
+        &lab,
+        &lab.a,
+        &["udp-client", &format!("{B4}:{port}"), "40", "300"],
+    );
+    let moved = client.done();
+    let report = nf.report.clone();
+    nf.finish_raw(Duration::from_secs(15));
+    (std::fs::read(report).unwrap(), client.pid, moved)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn json_report_matches_the_published_schema() {
+    let (json, pid, moved) = capture("json", 7501);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schema/report.schema.json");
+    let script = format!(
+        "import json, sys, jsonschema\n\
+         schema = json.load(open({schema:?}))\n\
+         jsonschema.Draft202012Validator.check_schema(schema)\n\
+         jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n\
+         print('valid')"
+    );
+    assert_eq!(python(&script, &json).trim(), "valid");
+    let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        num(&row(&report, pid)["bytes_out"]),
+        moved.sent + 28 * moved.sent_packets
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn prometheus_output_parses_with_the_official_client() {
+    let (text, pid, moved) = capture("prometheus", 7502);
+    let script = "import sys\n\
+                  from prometheus_client.parser import text_string_to_metric_families\n\
+                  for family in text_string_to_metric_families(sys.stdin.read()):\n\
+                  \x20   for s in family.samples:\n\
+                  \x20       labels = ','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))\n\
+                  \x20       print(f'{s.name} {labels} {int(s.value)}')";
+    let parsed = python(script, &text);
+    let expect_out = moved.sent + 28 * moved.sent_packets;
+    let expect_in = moved.recv + 28 * moved.recv_packets;
+    let line = |dir: &str| {
+        parsed
+            .lines()
+            .find(|l| {
+                l.starts_with("netflow_process_bytes ")
+                    && l.contains(&format!("pid={pid}"))
+                    && l.contains(&format!("direction={dir}"))
+            })
+            .unwrap_or_else(|| panic!("no {dir} sample for pid {pid}:\n{parsed}"))
+            .to_string()
+    };
+    assert!(
+        line("out").ends_with(&format!(" {expect_out}")),
+        "{}",
+        line("out")
+    );
+    assert!(
+        line("in").ends_with(&format!(" {expect_in}")),
+        "{}",
+        line("in")
+    );
+    assert!(parsed.contains("netflow_unattributed_bytes reason=no_socket "));
+    assert!(parsed.contains("netflow_capture_duration_seconds  "));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn csv_has_a_header_and_the_clients_row() {
+    let (csv, pid, moved) = capture("csv", 7503);
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let client = rows
+        .iter()
+        .find(|r| r[col("pid")] == pid.to_string())
+        .expect("the client's row");
+    let bytes_out: u64 = client[col("bytes_out")].parse().unwrap();
+    assert_eq!(bytes_out, moved.sent + 28 * moved.sent_packets);
+    assert_eq!(&client[col("name")], "traffic-peer");
+}
