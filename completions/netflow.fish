@@ -38,13 +38,15 @@ in\t''
 out\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l format -d 'Report format' -r -f -a "table\t''
 json\t''
-csv\t''"
+csv\t''
+prometheus\t'Prometheus text format, for node_exporter\'s textfile collector'"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s o -l output -d 'Write the report to FILE (atomically: readers never see half a report) instead of standard output' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a pcap file (mode 0600)' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rescan-interval -d 'How often to rescan /proc for sockets; unknown traffic also triggers an early, rate-limited rescan' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l buffer-size -d 'Kernel capture buffer per interface, in MiB (libpcap\'s 2 MiB default drops packets in bursts)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l queue-size -d 'Packets the queue between capture and attribution holds; when it is full, packets are dropped and counted, never waited for' -r
-complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s h -l help -d 'Print help'
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s q -l quiet -d 'Print no warnings on stderr (errors still are). The report keeps its warnings'
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s V -l version -d 'Print version'
 complete -c netflow -n "__fish_netflow_using_subcommand interfaces" -l format -d 'Output format' -r -f -a "table\t''
 json\t''"

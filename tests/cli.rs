@@ -222,3 +222,22 @@ fn interfaces_lists_loopback_with_its_address() {
         .iter()
         .any(|a| a == "127.0.0.1"));
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // The reading end is closed before netflow writes, as with `netflow ... | head -0`.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(NETFLOW)
+        .args(["interfaces"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -68,6 +68,10 @@ pub struct SnapshotArgs {
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_rescan_interval)]
     pub rescan_interval: Duration,
 
+    /// Print no warnings on stderr (errors still are). The report keeps its warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+
     /// Kernel capture buffer per interface, in MiB (libpcap's 2 MiB default drops
     /// packets in bursts).
     #[arg(long, value_name = "MIB", default_value_t = 64,

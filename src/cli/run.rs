@@ -75,7 +75,11 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
 
     let stop = Arc::new(AtomicBool::new(false));
     signals::install(stop.clone())?;
-    let bar = progress_bar(args.duration);
+    let bar = if args.quiet {
+        None
+    } else {
+        progress_bar(args.duration)
+    };
     let report = prepared.run(stop, |p| {
         if let Some(bar) = &bar {
             show_progress(bar, p)
@@ -85,6 +89,11 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         bar.finish_and_clear();
     }
 
+    if !args.quiet {
+        for w in &report.warnings {
+            eprintln!("netflow: warning: {w}");
+        }
+    }
     let mut bytes = Vec::new();
     render::render(&report, format(args.format), &mut bytes)?;
     match report_file {
