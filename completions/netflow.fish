@@ -41,7 +41,7 @@ json\t''
 csv\t''
 prometheus\t'Prometheus text format, for node_exporter\'s textfile collector'"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s o -l output -d 'Write the report to FILE (atomically: readers never see half a report) instead of standard output' -r -F
-complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a pcap file (mode 0600)' -r -F
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a pcap file (mode 0600). A name ending in .pcapng writes pcapng with a comment per packet naming its process' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rescan-interval -d 'How often to rescan /proc for sockets; unknown traffic also triggers an early, rate-limited rescan' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l buffer-size -d 'Kernel capture buffer per interface, in MiB (libpcap\'s 2 MiB default drops packets in bursts)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l queue-size -d 'Packets the queue between capture and attribution holds; when it is full, packets are dropped and counted, never waited for' -r

@@ -10,6 +10,7 @@
 //! `no_socket`. That is what makes the report's totals add up.
 
 use crate::account::Ledger;
+use crate::annotate::Annotator;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, Lookup, Orientation, PendingRing, SocketTable,
 };
@@ -137,6 +138,7 @@ impl Engine {
             }
         }
         Finished {
+            annotator: Annotator::new(self.flows.known(), self.table.local.clone()),
             ledger: self.ledger,
             both_ends: self.both_ends,
             scans: self.scans,
@@ -365,6 +367,8 @@ impl Engine {
 #[derive(Debug)]
 pub struct Finished {
     pub ledger: Ledger,
+    /// Which process each flow went to, for annotating a pcapng file.
+    pub annotator: Annotator,
     /// Packets whose both ends are local: each was charged twice (out and in).
     pub both_ends: Counter,
     pub scans: u32,

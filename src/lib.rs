@@ -22,6 +22,7 @@
 //! call [`pipeline::run_snapshot`]; it returns the [`report::Report`] as data.
 
 pub mod account;
+pub mod annotate;
 pub mod attrib;
 pub mod cli;
 pub mod engine;

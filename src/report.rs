@@ -458,6 +458,7 @@ mod tests {
             }
         }
         Finished {
+            annotator: Default::default(),
             ledger,
             both_ends: Counter::default(),
             scans: 1,
@@ -634,6 +635,7 @@ mod tests {
         ledger.add(b, Direction::In, 500, Timestamp(11_500_000));
         ledger.add(c, Direction::Out, 100, start);
         let f = Finished {
+            annotator: Default::default(),
             ledger,
             both_ends: Counter::default(),
             scans: 1,

@@ -12,6 +12,7 @@ const PURE: &[&str] = &[
     "src/account",
     "src/render",
     "src/engine.rs",
+    "src/annotate.rs",
     "src/report.rs",
 ];
 

@@ -138,3 +138,86 @@ fn csv_has_a_header_and_the_clients_row() {
     assert_eq!(bytes_out, moved.sent + 28 * moved.sent_packets);
     assert_eq!(&client[col("name")], "traffic-peer");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn pcapng_names_the_process_of_every_packet() {
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    use std::os::unix::fs::PermissionsExt;
+
+    let lab = Lab::new();
+    let dir = Scratch::new("pcapng");
+    let nf = Netflow::start_writing(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &["-d", "2s", "-i", "eth0", "--format", "json"],
+        "capture.pcapng",
+    );
+    let _server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:7504"), "20", "64"],
+    );
+    let client = Peer::start(
+        &lab,
+        &lab.a,
+        &["udp-client", &format!("{B4}:7504"), "20", "300"],
+    );
+    let moved = client.done();
+    let pcapng = nf.pcap.clone();
+    let report = nf.finish(Duration::from_secs(15));
+
+    let meta = std::fs::metadata(&pcapng).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "pcaps hold payloads"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    // tcpdump reads every packet.
+    assert_eq!(
+        tcpdump_count(&pcapng),
+        num(&report["summary"]["captured"]["packets"])
+    );
+
+    let mut reader = PcapNgReader::new(std::fs::File::open(&pcapng).unwrap()).unwrap();
+    let start = report["summary"]["start_unix_seconds"].as_f64().unwrap();
+    let (mut tsresol, mut out_notes, mut in_notes) = (None, 0, 0);
+    let client_out = format!("pid {} traffic-peer out (exact)", client.pid);
+    let client_in = format!("pid {} traffic-peer in (exact)", client.pid);
+    while let Some(block) = reader.next_block() {
+        match block.unwrap() {
+            Block::InterfaceDescription(idb) => {
+                tsresol = idb.options.iter().find_map(|o| match o {
+                    pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                    _ => None,
+                });
+            }
+            Block::EnhancedPacket(epb) => {
+                let at = epb.timestamp.as_secs_f64();
+                assert!(
+                    at >= start - 1.0 && at <= start + 10.0,
+                    "timestamp {at} vs start {start}"
+                );
+                for option in &epb.options {
+                    if let pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(c) = option {
+                        // The server in namespace b is named too: "...; pid N ... in".
+                        out_notes += usize::from(c.contains(&client_out));
+                        in_notes += usize::from(c.contains(&client_in));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(tsresol, Some(9), "nanosecond timestamps are declared");
+    assert_eq!(out_notes as u64, moved.sent_packets);
+    assert_eq!(in_notes as u64, moved.recv_packets);
+}

@@ -29,6 +29,7 @@ pub struct FlowAccount {
     pub owner: u32,
     pub proto: Proto,
     pub remote: SocketAddr,
+    pub quality: MatchQuality,
     pub traffic: DirCounters,
 }
 
@@ -88,6 +89,7 @@ impl Ledger {
             owner,
             proto: flow.proto,
             remote: flow.remote,
+            quality,
             traffic: DirCounters::default(),
         });
         (self.flows.len() - 1) as u32

@@ -35,6 +35,14 @@ impl FlowCache {
         self.flows.insert(key, state);
     }
 
+    /// Every flow whose owner is known, with its ledger index.
+    pub fn known(&self) -> impl Iterator<Item = (FlowKey, u32)> + '_ {
+        self.flows.iter().filter_map(|(k, s)| match s {
+            FlowState::Known { flow } => Some((*k, *flow)),
+            _ => None,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.flows.len()
     }

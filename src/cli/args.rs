@@ -59,7 +59,8 @@ pub struct SnapshotArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Also save every captured packet, full length, to a pcap file (mode 0600).
+    /// Also save every captured packet, full length, to a pcap file (mode 0600). A name
+    /// ending in .pcapng writes pcapng with a comment per packet naming its process.
     #[arg(short, long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
 

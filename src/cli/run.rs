@@ -1,4 +1,5 @@
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::os::capture::CaptureSettings;
 use crate::os::interfaces::{self, Interface};
 use crate::os::output::ReportFile;
 use crate::os::{pcap_out, privileges, signals};
-use crate::pipeline::{self, Progress, SnapshotConfig};
+use crate::pipeline::{self, PcapTarget, Progress, SnapshotConfig};
 use crate::render::{self, Format};
 use crate::report::{Ranking, SortKey};
 
@@ -70,7 +71,7 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     };
     let mut prepared = pipeline::prepare(config)?;
     if let Some(path) = &args.write {
-        prepared.set_pcap(pcap_out::create(path)?, path.clone());
+        prepared.set_pcap(pcap_target(path)?);
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -104,6 +105,24 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         }),
         None => write_stdout(&bytes),
     }
+}
+
+/// `-w FILE.pcapng` is annotated pcapng (captured as classic pcap into a temporary
+/// beside it, converted at the end); any other name is classic pcap.
+fn pcap_target(path: &Path) -> Result<PcapTarget, Error> {
+    let out = pcap_out::create(path)?;
+    if path.extension().is_none_or(|e| e != "pcapng") {
+        return Ok(PcapTarget {
+            file: out,
+            annotate: None,
+        });
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let classic = path.with_file_name(format!(".{name}.netflow-{}.pcap", std::process::id()));
+    Ok(PcapTarget {
+        file: pcap_out::create_new(&classic)?,
+        annotate: Some((out, classic)),
+    })
 }
 
 /// Resolves `-i` against the host's interfaces; with none given, picks every interface

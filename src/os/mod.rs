@@ -12,6 +12,7 @@ pub mod capture;
 pub mod interfaces;
 pub mod output;
 pub mod pcap_out;
+pub mod pcapng;
 pub mod privileges;
 pub mod procfs;
 pub mod signals;

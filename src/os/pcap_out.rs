@@ -56,6 +56,21 @@ pub fn create(path: &Path) -> Result<File, Error> {
         })
 }
 
+/// Creates a new temporary capture file (mode 0600), refusing to follow or reuse an
+/// existing path: nobody can plant a file or symlink there for netflow to write through.
+pub fn create_new(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|source| Error::Output {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// The capture side of the pcap writer.
 pub struct FrameTap {
     tap: usize,

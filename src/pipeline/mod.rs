@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::pcap_out::{self, WriterOutcome};
+use crate::os::pcapng;
 use crate::os::procfs::{self, ProcScanner};
 use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report};
 use crate::wire::PacketSummary;
@@ -50,10 +51,20 @@ pub struct SnapshotConfig {
     pub queue_capacity: usize,
     /// Packets that may wait for a scan at once.
     pub pending_capacity: usize,
-    /// The pcap file, already created, with its path for messages. [`Prepared::set_pcap`]
-    /// sets it once the capture handles are open.
-    pub pcap: Option<(File, PathBuf)>,
+    /// Where `-w` packets go; [`Prepared::set_pcap`] sets it once the capture handles
+    /// are open.
+    pub pcap: Option<PcapTarget>,
     pub ranking: Ranking,
+}
+
+/// Where `-w` packets go.
+#[derive(Debug)]
+pub struct PcapTarget {
+    /// The file capture writes classic pcap into.
+    pub file: File,
+    /// For pcapng: the final file, and the path of `file`, a temporary that is converted
+    /// (with a comment per packet naming its process) and removed at the end.
+    pub annotate: Option<(File, PathBuf)>,
 }
 
 /// Handles open, filters compiled: everything that can fail before capture has.
@@ -92,10 +103,10 @@ pub struct Progress {
 const TICK: Duration = Duration::from_millis(100);
 
 impl Prepared {
-    /// Adds the pcap file, created after the handles opened (so a bad filter never
+    /// Adds the pcap target, created after the handles opened (so a bad filter never
     /// truncates an existing file).
-    pub fn set_pcap(&mut self, file: File, path: PathBuf) {
-        self.config.pcap = Some((file, path));
+    pub fn set_pcap(&mut self, target: PcapTarget) {
+        self.config.pcap = Some(target);
     }
 
     /// Captures until the duration passes or `stop` is set (by a signal), then
@@ -127,10 +138,13 @@ impl Prepared {
             move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
         });
 
+        let link = captures[0].link;
+        let mut annotate = None;
         let (mut taps, writer) = match config.pcap {
-            Some((file, _)) => {
+            Some(target) => {
+                annotate = target.annotate;
                 let (taps, handle) = pcap_out::start(
-                    file,
+                    target.file,
                     captures[0].link,
                     config.capture.snaplen as u32,
                     captures.len(),
@@ -225,6 +239,17 @@ impl Prepared {
             warnings.extend(pcap_warnings(&outcome, tally.pcap_dropped));
         }
         let finished = engine.finish(|key| procfs::is_running(Path::new("/proc"), key));
+        if let Some((out, classic)) = annotate {
+            let converted = pcapng::convert(&classic, out, |ts, frame, len| {
+                finished
+                    .annotator
+                    .comment(&finished.ledger, link, ts, frame, len)
+            });
+            if let Err(e) = converted {
+                warnings.push(format!("the pcapng file could not be written: {e}"));
+            }
+            let _ = std::fs::remove_file(&classic);
+        }
         let facts = CaptureFacts {
             host: hostname(),
             start_time: humantime::format_rfc3339_seconds(start_wall).to_string(),

@@ -225,7 +225,19 @@ impl Netflow {
     /// Starts `netflow snapshot ARGS -o REPORT -w PCAP` in `ns` and waits until the pcap
     /// header is on disk, which netflow writes once every capture handle is open.
     pub fn start(lab: &Lab, ns: &str, dir: &Path, args: &[&str]) -> Netflow {
-        let pcap = dir.join("capture.pcap");
+        Netflow::start_writing(lab, ns, dir, args, "capture.pcap")
+    }
+
+    /// As [`Netflow::start`], with the pcap file named `pcap_name` in `dir`. For pcapng,
+    /// the header that shows capture has started is in netflow's temporary pcap beside it.
+    pub fn start_writing(
+        lab: &Lab,
+        ns: &str,
+        dir: &Path,
+        args: &[&str],
+        pcap_name: &str,
+    ) -> Netflow {
+        let pcap = dir.join(pcap_name);
         let report = dir.join("report.json");
         let child = lab
             .cmd(ns, Path::new(NETFLOW))
@@ -241,7 +253,14 @@ impl Netflow {
             .spawn()
             .expect("start netflow");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) < 24 {
+        let started = || {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains("pcap"))
+                .any(|e| e.metadata().map(|m| m.len()).unwrap_or(0) >= 24)
+        };
+        while !started() {
             assert!(Instant::now() < deadline, "netflow never started capturing");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1,0 +1,135 @@
+//! Per-packet notes for annotated pcapng files: which process sent or received each
+//! packet, from the attribution at the end of the capture.
+//!
+//! Owns the comment text. Pure: frames and the final flow → owner map come in as data.
+
+use std::collections::HashMap;
+
+use crate::account::Ledger;
+use crate::attrib::{orient, LocalAddrs, Orientation};
+use crate::model::{Direction, FlowKey, Timestamp};
+use crate::wire::{summarize, LinkType};
+
+/// The final flow → ledger-flow map and the host's addresses, for annotating frames.
+#[derive(Debug, Default)]
+pub struct Annotator {
+    flows: HashMap<FlowKey, u32>,
+    local: LocalAddrs,
+}
+
+impl Annotator {
+    pub fn new(flows: impl IntoIterator<Item = (FlowKey, u32)>, local: LocalAddrs) -> Self {
+        Annotator {
+            flows: flows.into_iter().collect(),
+            local,
+        }
+    }
+
+    /// A one-line note for a captured frame, e.g. `pid 4242 curl out (exact)`, or for
+    /// loopback `pid 10 client out (exact); pid 20 server in (exact)`.
+    pub fn comment(
+        &self,
+        ledger: &Ledger,
+        link: LinkType,
+        ts: Timestamp,
+        frame: &[u8],
+        wire_len: u32,
+    ) -> String {
+        let summary = match summarize(link, ts, frame, wire_len) {
+            Ok(s) => s,
+            Err(skip) => return format!("unattributed: {}", skip.reason.name()),
+        };
+        let sides = match orient(&summary, &self.local) {
+            Orientation::One(key, dir) => vec![(key, dir)],
+            Orientation::Both { sender, receiver } => {
+                vec![(sender, Direction::Out), (receiver, Direction::In)]
+            }
+            Orientation::NotLocal => return "unattributed: not_local".into(),
+        };
+        let notes: Vec<String> = sides
+            .into_iter()
+            .map(|(key, dir)| self.note(ledger, key, dir))
+            .collect();
+        notes.join("; ")
+    }
+
+    fn note(&self, ledger: &Ledger, key: FlowKey, dir: Direction) -> String {
+        let dir = match dir {
+            Direction::In => "in",
+            Direction::Out => "out",
+        };
+        match self.flows.get(&key) {
+            Some(&flow) => {
+                let f = &ledger.flows()[flow as usize];
+                let info = &ledger.processes()[f.owner as usize].info;
+                format!(
+                    "pid {} {} {dir} ({})",
+                    info.key.pid,
+                    info.name,
+                    f.quality.name()
+                )
+            }
+            None => format!("unattributed {dir}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use etherparse::PacketBuilder;
+
+    use super::*;
+    use crate::model::{MatchQuality, ProcessInfo, ProcessKey, Proto};
+
+    #[test]
+    fn frames_are_annotated_with_their_process_or_a_reason() {
+        let mut ledger = Ledger::new(Timestamp(0), 2);
+        let owner = ledger.owner(&Arc::new(ProcessInfo {
+            key: ProcessKey {
+                pid: 4242,
+                start_time: 1,
+            },
+            ppid: 1,
+            name: "curl".into(),
+            cmdline: String::new(),
+            exe: String::new(),
+            uid: None,
+            user: String::new(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
+        }));
+        let key = FlowKey::new(
+            Proto::Tcp,
+            "198.18.0.1:40000".parse().unwrap(),
+            "198.18.0.2:443".parse().unwrap(),
+        );
+        let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+        let a = Annotator::new(
+            [(key, flow)],
+            LocalAddrs::new(["198.18.0.1".parse().unwrap()]),
+        );
+        let frame = |src: [u8; 4], dst: [u8; 4], sport, dport| {
+            let mut f = Vec::new();
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv4(src, dst, 64)
+                .tcp(sport, dport, 1, 1000)
+                .write(&mut f, &[])
+                .unwrap();
+            f
+        };
+        let out = frame([198, 18, 0, 1], [198, 18, 0, 2], 40000, 443);
+        let note =
+            |f: &[u8]| a.comment(&ledger, LinkType::Ethernet, Timestamp(0), f, f.len() as u32);
+        assert_eq!(note(&out), "pid 4242 curl out (exact)");
+        let back = frame([198, 18, 0, 2], [198, 18, 0, 1], 443, 40000);
+        assert_eq!(note(&back), "pid 4242 curl in (exact)");
+        let other = frame([198, 18, 0, 1], [198, 18, 0, 2], 40001, 443);
+        assert_eq!(note(&other), "unattributed out");
+        let far = frame([198, 18, 0, 7], [198, 18, 0, 8], 1, 2);
+        assert_eq!(note(&far), "unattributed: not_local");
+        assert_eq!(note(&[0u8; 3]), "unattributed: malformed");
+    }
+}
