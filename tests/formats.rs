@@ -61,6 +61,19 @@ fn capture(format: &str, port: u16) -> (Vec<u8>, u32, Moved) {
     let moved = client.done();
     let report = nf.report.clone();
     nf.finish_raw(Duration::from_secs(15));
+    // -o writes atomically through a temporary beside the report, mode 0644.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&report).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+    let names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains(".tmp")),
+        "temporary left: {names:?}"
+    );
     (std::fs::read(report).unwrap(), client.pid, moved)
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -59,6 +59,9 @@ impl ReportFile {
             source,
         };
         let mut file = self.file.take().expect("commit runs once");
+        // Reports are for other programs to read: 0644 whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
         file.write_all(bytes).map_err(err)?;
         file.sync_all().map_err(err)?;
         fs::rename(&self.tmp_path, &self.path).map_err(err)?;
