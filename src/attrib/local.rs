@@ -1,24 +1,46 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use foldhash::fast::RandomState;
+
 use crate::model::{canonical_ip, Direction, FlowKey};
 use crate::wire::PacketSummary;
 
 /// The addresses that belong to this host. Loopback ranges are always local.
+///
+/// Asked twice per packet: a host's handful of addresses are compared in a short list
+/// (faster than hashing); many addresses (containers) go to a hash set.
 #[derive(Clone, Debug, Default)]
 pub struct LocalAddrs {
-    addrs: HashSet<IpAddr>,
+    few: Vec<IpAddr>,
+    many: HashSet<IpAddr, RandomState>,
 }
+
+/// Up to this many addresses, a linear scan beats a hash lookup.
+const LINEAR_LIMIT: usize = 8;
 
 impl LocalAddrs {
     pub fn new(addrs: impl IntoIterator<Item = IpAddr>) -> Self {
-        LocalAddrs {
-            addrs: addrs.into_iter().map(canonical_ip).collect(),
+        let mut all: Vec<IpAddr> = addrs.into_iter().map(canonical_ip).collect();
+        all.sort_unstable();
+        all.dedup();
+        if all.len() <= LINEAR_LIMIT {
+            LocalAddrs {
+                few: all,
+                many: HashSet::default(),
+            }
+        } else {
+            LocalAddrs {
+                few: Vec::new(),
+                many: all.into_iter().collect(),
+            }
         }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        ip.is_loopback() || self.addrs.contains(&ip)
+        ip.is_loopback()
+            || self.few.contains(&ip)
+            || (!self.many.is_empty() && self.many.contains(&ip))
     }
 }
 
@@ -36,14 +58,15 @@ pub enum Orientation {
 
 /// Decides direction: a packet whose source is one of this host's addresses is outbound.
 pub fn orient(p: &PacketSummary, local: &LocalAddrs) -> Orientation {
-    let src_local = local.contains(p.src.ip());
-    let dst_local = local.contains(p.dst.ip());
-    let sender = FlowKey::new(p.proto, p.src, p.dst);
-    let receiver = FlowKey::new(p.proto, p.dst, p.src);
-    match (src_local, dst_local) {
-        (true, true) => Orientation::Both { sender, receiver },
-        (true, false) => Orientation::One(sender, Direction::Out),
-        (false, true) => Orientation::One(receiver, Direction::In),
+    let sender = || FlowKey::new(p.proto, p.src, p.dst);
+    let receiver = || FlowKey::new(p.proto, p.dst, p.src);
+    match (local.contains(p.src.ip()), local.contains(p.dst.ip())) {
+        (true, true) => Orientation::Both {
+            sender: sender(),
+            receiver: receiver(),
+        },
+        (true, false) => Orientation::One(sender(), Direction::Out),
+        (false, true) => Orientation::One(receiver(), Direction::In),
         (false, false) => Orientation::NotLocal,
     }
 }
@@ -100,6 +123,16 @@ mod tests {
             }
             other => panic!("expected both ends, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn many_addresses_are_looked_up_as_well_as_few() {
+        let many = LocalAddrs::new((1..=40).map(|i| format!("198.18.1.{i}").parse().unwrap()));
+        assert!(many.contains("198.18.1.40".parse().unwrap()));
+        assert!(!many.contains("198.18.1.41".parse().unwrap()));
+        assert!(many.contains("127.0.0.1".parse().unwrap()));
+        let mapped = LocalAddrs::new(["::ffff:198.18.0.9".parse().unwrap()]);
+        assert!(mapped.contains("198.18.0.9".parse().unwrap()));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::model::{FlowKey, Unattributed};
 
 /// What netflow knows about a flow's owner. Flows are attributed once, not once per
@@ -23,7 +25,7 @@ pub enum FlowState {
 /// The per-flow owner cache.
 #[derive(Debug, Default)]
 pub struct FlowCache {
-    flows: HashMap<FlowKey, FlowState>,
+    flows: HashMap<FlowKey, FlowState, RandomState>,
 }
 
 impl FlowCache {

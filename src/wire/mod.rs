@@ -8,6 +8,7 @@
 //! Panic-freedom contract: [`summarize`] returns for every byte slice, of any length
 //! and content. Lengths read from headers are never trusted beyond what was on the wire.
 
+mod fast;
 mod link;
 mod summary;
 

@@ -2,7 +2,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
-use super::LinkType;
+use super::{fast, LinkType};
 use crate::model::{Proto, Timestamp, Unattributed};
 
 /// What the rest of netflow needs from one TCP or UDP packet (about 64 bytes, `Copy`).
@@ -35,10 +35,60 @@ pub fn summarize(
     frame: &[u8],
     wire_len: u32,
 ) -> Result<PacketSummary, Skipped> {
-    let (sliced, link_len) = slice(link, frame).ok_or(Skipped {
+    // Most frames take the fast path (see `wire::fast`); the rest, the general one.
+    if link == LinkType::Ethernet {
+        if let Some(summary) = fast::ethernet(frame, ts, wire_len) {
+            return Ok(summary);
+        }
+    }
+    general(link, ts, frame, wire_len)
+}
+
+/// Every link type and every frame, through etherparse's `LaxSlicedPacket`.
+pub(super) fn general(
+    link: LinkType,
+    ts: Timestamp,
+    frame: &[u8],
+    wire_len: u32,
+) -> Result<PacketSummary, Skipped> {
+    let malformed = Skipped {
         reason: Unattributed::Malformed,
         bytes: wire_len,
-    })?;
+    };
+    // Each arm slices in place and hands a reference on: the sliced packet is a few
+    // hundred bytes, and moving it through an Option cost a memmove per packet.
+    match link {
+        LinkType::Ethernet => {
+            let sliced = LaxSlicedPacket::from_ethernet(frame).map_err(|_| malformed)?;
+            let link_len = match sliced.ether_payload() {
+                Some(p) => offset_of(frame, p.payload),
+                None => frame.len(),
+            };
+            from_sliced(&sliced, link_len, ts, wire_len)
+        }
+        // SLL: 16 bytes, protocol (EtherType) in the last two.
+        LinkType::LinuxSll => from_ether_type_at(frame, 14, 16, ts, wire_len).ok_or(malformed)?,
+        // SLL2: 20 bytes, protocol (EtherType) in the first two.
+        LinkType::LinuxSll2 => from_ether_type_at(frame, 0, 20, ts, wire_len).ok_or(malformed)?,
+        LinkType::RawIp => {
+            let sliced = LaxSlicedPacket::from_ip(frame).map_err(|_| malformed)?;
+            from_sliced(&sliced, 0, ts, wire_len)
+        }
+        LinkType::Null | LinkType::Loop => {
+            let rest = frame.get(4..).ok_or(malformed)?;
+            let sliced = LaxSlicedPacket::from_ip(rest).map_err(|_| malformed)?;
+            from_sliced(&sliced, 4, ts, wire_len)
+        }
+    }
+}
+
+/// The summary of a sliced frame whose network layer starts `link_len` bytes in.
+fn from_sliced(
+    sliced: &LaxSlicedPacket<'_>,
+    link_len: usize,
+    ts: Timestamp,
+    wire_len: u32,
+) -> Result<PacketSummary, Skipped> {
     let net_wire_len = wire_len.saturating_sub(link_len as u32);
     let skipped = |reason| Skipped {
         reason,
@@ -74,7 +124,7 @@ pub fn summarize(
         }
         Some(LaxNetSlice::Arp(_)) => return Err(skipped(Unattributed::NotIp)),
         None => {
-            let reason = if is_ip_ether_type(&sliced) {
+            let reason = if is_ip_ether_type(sliced) {
                 Unattributed::Malformed
             } else {
                 Unattributed::NotIp
@@ -115,7 +165,7 @@ pub fn summarize(
 
 /// The IP header's stated length, unless it is zero (TSO/BIG TCP super-packets) or
 /// claims more than the wire carried (a lie we do not count).
-fn stated_or_wire(stated: u32, net_wire_len: u32) -> u32 {
+pub(super) fn stated_or_wire(stated: u32, net_wire_len: u32) -> u32 {
     if stated == 0 {
         net_wire_len
     } else {
@@ -123,41 +173,20 @@ fn stated_or_wire(stated: u32, net_wire_len: u32) -> u32 {
     }
 }
 
-/// Slices the frame and returns how many link-layer bytes precede the network layer.
-fn slice(link: LinkType, frame: &[u8]) -> Option<(LaxSlicedPacket<'_>, usize)> {
-    match link {
-        LinkType::Ethernet => {
-            let sliced = LaxSlicedPacket::from_ethernet(frame).ok()?;
-            let link_len = match sliced.ether_payload() {
-                Some(p) => offset_of(frame, p.payload),
-                None => frame.len(),
-            };
-            Some((sliced, link_len))
-        }
-        // SLL: 16 bytes, protocol (EtherType) in the last two.
-        LinkType::LinuxSll => from_ether_type_at(frame, 14, 16),
-        // SLL2: 20 bytes, protocol (EtherType) in the first two.
-        LinkType::LinuxSll2 => from_ether_type_at(frame, 0, 20),
-        LinkType::RawIp => Some((LaxSlicedPacket::from_ip(frame).ok()?, 0)),
-        LinkType::Null | LinkType::Loop => {
-            let rest = frame.get(4..)?;
-            Some((LaxSlicedPacket::from_ip(rest).ok()?, 4))
-        }
-    }
-}
-
+/// Slices a Linux cooked frame: its EtherType at `type_at`, the network layer after
+/// `header_len` bytes. `None` when the frame is shorter than its header.
 fn from_ether_type_at(
     frame: &[u8],
     type_at: usize,
     header_len: usize,
-) -> Option<(LaxSlicedPacket<'_>, usize)> {
+    ts: Timestamp,
+    wire_len: u32,
+) -> Option<Result<PacketSummary, Skipped>> {
     let bytes = frame.get(type_at..type_at + 2)?;
     let ether_type = EtherType(u16::from_be_bytes([bytes[0], bytes[1]]));
     let rest = frame.get(header_len..)?;
-    Some((
-        LaxSlicedPacket::from_ether_type(ether_type, rest),
-        header_len,
-    ))
+    let sliced = LaxSlicedPacket::from_ether_type(ether_type, rest);
+    Some(from_sliced(&sliced, header_len, ts, wire_len))
 }
 
 fn offset_of(frame: &[u8], inner: &[u8]) -> usize {

@@ -205,3 +205,57 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn fast_path_agrees_with_the_general_path() {
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut fast_hits = 0;
+    for round in 0..20_000u32 {
+        let r = next();
+        let payload = vec![0u8; (r % 1_500) as usize];
+        let mut frame = Vec::new();
+        let eth = PacketBuilder::ethernet2(MAC_A, MAC_B);
+        let (sp, dp) = ((r >> 16) as u16, (r >> 32) as u16);
+        match r % 4 {
+            0 => eth
+                .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+                .tcp(sp, dp, 1, 1)
+                .write(&mut frame, &payload),
+            1 => eth
+                .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+                .udp(sp, dp)
+                .write(&mut frame, &payload),
+            2 => eth
+                .ipv6([0xfd; 16], [0xfe; 16], 64)
+                .tcp(sp, dp, 1, 1)
+                .write(&mut frame, &payload),
+            _ => eth
+                .ipv6([0xfd; 16], [0xfe; 16], 64)
+                .udp(sp, dp)
+                .write(&mut frame, &payload),
+        }
+        .unwrap();
+        let wire_len = frame.len() as u32;
+        // Cut to a snap length, and now and then damage a header byte.
+        frame.truncate(((next() % 200) as usize).max(1));
+        if round % 3 == 0 {
+            let at = (next() as usize) % frame.len();
+            frame[at] = next() as u8;
+        }
+        if let Some(fast) = super::fast::ethernet(&frame, T0, wire_len) {
+            fast_hits += 1;
+            let general = super::summary::general(LinkType::Ethernet, T0, &frame, wire_len);
+            assert_eq!(general, Ok(fast), "frame {frame:02x?}");
+        }
+    }
+    assert!(
+        fast_hits > 5_000,
+        "the fast path took only {fast_hits} frames"
+    );
+}
