@@ -129,7 +129,7 @@ _netflow() {
             return 0
             ;;
         netflow__subcmd__snapshot)
-            opts="-d -i -f -n -o -w -q -h -V --duration --interface --filter --top --sort --format --output --write --rescan-interval --quiet --buffer-size --queue-size --help --version"
+            opts="-d -i -f -n -o -w -q -h -V --duration --interface --filter --top --sort --format --output --write --rescan-interval --cpu-limit --mem-limit --quiet --buffer-size --queue-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +192,14 @@ _netflow() {
                     return 0
                     ;;
                 --rescan-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpu-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mem-limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -43,6 +43,8 @@ prometheus\t'Prometheus text format, for node_exporter\'s textfile collector'"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s o -l output -d 'Write the report to FILE (atomically: readers never see half a report) instead of standard output' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a pcap file (mode 0600). A name ending in .pcapng writes pcapng with a comment per packet naming its process' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rescan-interval -d 'How often to rescan /proc for sockets; unknown traffic also triggers an early, rate-limited rescan' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l cpu-limit -d 'Confine netflow itself to this many CPU cores (e.g. 0.5), through a cgroup (v2 or v1) that is removed on exit. If the limit makes netflow fall behind, the dropped packets are reported' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l mem-limit -d 'Confine netflow\'s memory, e.g. 200M or 1G (a bare number is MiB), through a cgroup. At the limit the kernel reclaims, and at worst stops netflow' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l buffer-size -d 'Kernel capture buffer per interface, in MiB (libpcap\'s 2 MiB default drops packets in bursts)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l queue-size -d 'Packets the queue between capture and attribution holds; when it is full, packets are dropped and counted, never waited for' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s q -l quiet -d 'Print no warnings on stderr (errors still are). The report keeps its warnings'

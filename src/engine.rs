@@ -464,6 +464,7 @@ mod tests {
             stopped_by: "duration".into(),
             interfaces: vec![],
             interface_stats: vec![],
+            self_limits: vec![],
             filter: None,
             captured,
             dropped: Dropped::default(),

@@ -49,6 +49,8 @@ pub struct Summary {
     pub interfaces: Vec<String>,
     /// Per interface: what netflow captured next to what the interface itself counted.
     pub interface_stats: Vec<InterfaceStats>,
+    /// The self-limits netflow ran under (`--cpu-limit`, `--mem-limit`), if any.
+    pub self_limits: Vec<String>,
     pub filter: Option<String>,
     pub byte_convention: &'static str,
     pub sort: String,
@@ -235,6 +237,7 @@ pub struct CaptureFacts {
     pub stopped_by: String,
     pub interfaces: Vec<String>,
     pub interface_stats: Vec<InterfaceStats>,
+    pub self_limits: Vec<String>,
     pub filter: Option<String>,
     pub captured: Counter,
     pub dropped: Dropped,
@@ -304,6 +307,7 @@ impl Report {
                 stopped_by: facts.stopped_by,
                 interfaces: facts.interfaces,
                 interface_stats: facts.interface_stats,
+                self_limits: facts.self_limits,
                 filter: facts.filter,
                 byte_convention: BYTE_CONVENTION,
                 sort: ranking.sort.name().to_string(),
@@ -476,6 +480,7 @@ mod tests {
             stopped_by: "duration".into(),
             interfaces: vec!["lo".into()],
             interface_stats: vec![],
+            self_limits: vec![],
             filter: None,
             captured: Counter::default(),
             dropped: Dropped::default(),

@@ -69,6 +69,17 @@ pub struct SnapshotArgs {
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_rescan_interval)]
     pub rescan_interval: Duration,
 
+    /// Confine netflow itself to this many CPU cores (e.g. 0.5), through a cgroup (v2 or
+    /// v1) that is removed on exit. If the limit makes netflow fall behind, the dropped
+    /// packets are reported.
+    #[arg(long, value_name = "CORES", value_parser = parse_cores)]
+    pub cpu_limit: Option<f64>,
+
+    /// Confine netflow's memory, e.g. 200M or 1G (a bare number is MiB), through a
+    /// cgroup. At the limit the kernel reclaims, and at worst stops netflow.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub mem_limit: Option<u64>,
+
     /// Print no warnings on stderr (errors still are). The report keeps its warnings.
     #[arg(short, long)]
     pub quiet: bool,
@@ -128,6 +139,38 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// CPU cores for `--cpu-limit`: 0.01 to 1024.
+fn parse_cores(s: &str) -> Result<f64, String> {
+    let cores: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of cores like 0.5 or 2"))?;
+    if !(0.01..=1024.0).contains(&cores) {
+        return Err(format!("`{s}` is not between 0.01 and 1024 cores"));
+    }
+    Ok(cores)
+}
+
+/// A memory size for `--mem-limit`, in bytes: a whole number with K, M or G (binary
+/// units; `KiB`, `MB` and the like also read as binary), a bare number is MiB; at least
+/// 16 MiB.
+fn parse_memory(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a size like 200M or 1G");
+    let digits = s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = s.trim()[digits.len()..].to_ascii_uppercase();
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim_end_matches('B').trim_end_matches('I') {
+        "" | "M" => 1 << 20,
+        "K" => 1 << 10,
+        "G" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    let bytes = n.checked_mul(scale).ok_or_else(bad)?;
+    if bytes < 16 << 20 {
+        return Err(format!("`{s}` is less than the minimum of 16M"));
+    }
+    Ok(bytes)
+}
+
 /// A rescan interval: 10ms to 1 minute.
 fn parse_rescan_interval(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
@@ -176,6 +219,21 @@ mod tests {
         assert_eq!(a.sort, SortArg::Total);
         assert_eq!(a.rescan_interval, Duration::from_secs(1));
         assert_eq!(a.buffer_size, 64);
+    }
+
+    #[test]
+    fn limits_parse_cores_and_sizes() {
+        assert_eq!(parse_cores("0.5"), Ok(0.5));
+        assert!(parse_cores("0").is_err());
+        assert!(parse_cores("lots").is_err());
+        assert_eq!(parse_memory("200M"), Ok(200 << 20));
+        assert_eq!(parse_memory("200"), Ok(200 << 20));
+        assert_eq!(parse_memory("1G"), Ok(1 << 30));
+        assert_eq!(parse_memory("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_memory("20480K"), Ok(20 << 20));
+        assert!(parse_memory("1M").is_err(), "below the minimum");
+        assert!(parse_memory("12X").is_err());
+        assert!(parse_memory("-5M").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::args::{
 };
 use crate::error::Error;
 use crate::os::capture::CaptureSettings;
+use crate::os::cgroup::{self, Limits};
 use crate::os::interfaces::{self, Interface};
 use crate::os::output::ReportFile;
 use crate::os::{pcap_out, privileges, signals};
@@ -74,6 +75,21 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         prepared.set_pcap(pcap_target(path)?);
     }
 
+    // Confine netflow before capture starts; the guard lifts the limit and removes the
+    // cgroup when the snapshot is done.
+    let limits = Limits {
+        cpu_cores: args.cpu_limit,
+        memory_bytes: args.mem_limit,
+    };
+    let self_limit = if limits.cpu_cores.is_some() || limits.memory_bytes.is_some() {
+        Some(cgroup::apply(limits)?)
+    } else {
+        None
+    };
+    if let Some(limit) = &self_limit {
+        prepared.set_self_limits(limit.description.clone());
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     signals::install(stop.clone())?;
     let bar = if args.quiet {
@@ -89,6 +105,7 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    drop(self_limit);
 
     if !args.quiet {
         for w in &report.warnings {

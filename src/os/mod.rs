@@ -9,6 +9,7 @@
 )]
 
 pub mod capture;
+pub mod cgroup;
 pub mod interfaces;
 pub mod output;
 pub mod pcap_out;

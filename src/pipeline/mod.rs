@@ -71,6 +71,7 @@ pub struct PcapTarget {
 pub struct Prepared {
     config: SnapshotConfig,
     captures: Vec<OpenCapture>,
+    self_limits: Vec<String>,
 }
 
 /// Opens every capture handle. Fails before any packet is read.
@@ -88,7 +89,11 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
             )));
         }
     }
-    Ok(Prepared { config, captures })
+    Ok(Prepared {
+        config,
+        captures,
+        self_limits: Vec::new(),
+    })
 }
 
 /// Progress while capturing, for a progress bar.
@@ -103,6 +108,11 @@ pub struct Progress {
 const TICK: Duration = Duration::from_millis(100);
 
 impl Prepared {
+    /// Records the self-limits in force, for the report.
+    pub fn set_self_limits(&mut self, limits: Vec<String>) {
+        self.self_limits = limits;
+    }
+
     /// Adds the pcap target, created after the handles opened (so a bad filter never
     /// truncates an existing file).
     pub fn set_pcap(&mut self, target: PcapTarget) {
@@ -112,7 +122,11 @@ impl Prepared {
     /// Captures until the duration passes or `stop` is set (by a signal), then
     /// finishes the report from everything captured.
     pub fn run(self, stop: Arc<AtomicBool>, mut on_progress: impl FnMut(Progress)) -> Report {
-        let Prepared { config, captures } = self;
+        let Prepared {
+            config,
+            captures,
+            self_limits,
+        } = self;
         let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
         let start_wall = SystemTime::now();
         let start = timestamp(start_wall);
@@ -261,6 +275,7 @@ impl Prepared {
             stopped_by: stopped_by.to_string(),
             interfaces,
             interface_stats,
+            self_limits,
             filter: config.capture.filter.clone(),
             captured: tally.captured,
             dropped: Dropped {

@@ -52,6 +52,7 @@ pub fn sample_report() -> Report {
                     coverage: Some(1_051_516.0 / 1_060_000.0),
                 }),
             }],
+            self_limits: vec![],
             filter: Some("tcp or udp".into()),
             byte_convention: BYTE_CONVENTION,
             sort: "total".into(),

@@ -117,6 +117,9 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             }
         )?;
     }
+    for limit in &s.self_limits {
+        writeln!(out, "{:<13}{}", "self-limit", clip(limit, WIDTH - 13))?;
+    }
     for w in &report.warnings {
         writeln!(out, "warning: {w}")?;
     }

@@ -237,10 +237,21 @@ impl Netflow {
         args: &[&str],
         pcap_name: &str,
     ) -> Netflow {
+        Netflow::launch(lab.cmd(ns, Path::new(NETFLOW)), dir, args, pcap_name)
+    }
+
+    /// As [`Netflow::start`], but entering only the network namespace: `ip netns exec`
+    /// mounts a fresh /sys, which hides /sys/fs/cgroup (needed by `--cpu-limit`).
+    pub fn start_net_only(ns: &str, dir: &Path, args: &[&str]) -> Netflow {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{ns}")).arg(NETFLOW);
+        Netflow::launch(cmd, dir, args, "capture.pcap")
+    }
+
+    fn launch(mut cmd: Command, dir: &Path, args: &[&str], pcap_name: &str) -> Netflow {
         let pcap = dir.join(pcap_name);
         let report = dir.join("report.json");
-        let child = lab
-            .cmd(ns, Path::new(NETFLOW))
+        let child = cmd
             .arg("snapshot")
             .args(args)
             .arg("-o")

@@ -23,6 +23,10 @@
 //!   prefork-server <listen-addr> <workers> <connections-per-worker> <bytes-each>
 //!       binds, then forks `workers` children that share the listening socket and each
 //!       accept their share of connections; each child prints `worker <pid>`.
+//!   udp-flood <server-addr> <count> <size>
+//!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
+//!   udp-sink <listen-addr> <seconds>
+//!       reads and discards datagrams until none arrives for `seconds`.
 //!
 //! Each role prints `ready <local-addr>` once its socket is set up, and
 //! `done sent=<payload bytes> recv=<payload bytes> sent_packets=<n> recv_packets=<n>`
@@ -57,6 +61,8 @@ fn main() {
         "tcp-storm-server" => storm_server(addr(1), num(2), num(3)),
         "tcp-storm-client" => storm_client(addr(1), num(2), num(3), num(4)),
         "prefork-server" => prefork_server(addr(1), num(2), num(3), num(4)),
+        "udp-flood" => udp_flood(addr(1), num(2), num(3)),
+        "udp-sink" => udp_sink(addr(1), num(2)),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
         "udp-client" => udp_client(addr(1), num(2), num(3)),
         _ => usage(),
@@ -234,6 +240,50 @@ fn udp_client(server: SocketAddr, count: usize, size: usize) {
     }
     say(format!(
         "done sent={sent} recv={recv} sent_packets={sent_packets} recv_packets={recv_packets}"
+    ));
+    linger(socket);
+}
+
+fn udp_flood(server: SocketAddr, count: usize, size: usize) {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
+    let socket = UdpSocket::bind(bind).expect("bind");
+    socket.connect(server).expect("connect");
+    say(format!("ready {}", socket.local_addr().expect("addr")));
+    let payload = vec![b'f'; size];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (mut sent, mut packets) = (0, 0);
+    while packets < count && std::time::Instant::now() < deadline {
+        if let Ok(n) = socket.send(&payload) {
+            sent += n;
+            packets += 1;
+        }
+    }
+    say(format!(
+        "done sent={sent} recv=0 sent_packets={packets} recv_packets=0"
+    ));
+    linger(socket);
+}
+
+fn udp_sink(listen: SocketAddr, quiet_secs: usize) {
+    let socket = UdpSocket::bind(listen).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(quiet_secs as u64)))
+        .expect("timeout");
+    say(format!("ready {}", socket.local_addr().expect("addr")));
+    let mut buf = vec![0u8; 65_536];
+    let (mut recv, mut packets) = (0, 0);
+    while let Ok(n) = socket.recv(&mut buf) {
+        recv += n;
+        packets += 1;
+    }
+    say(format!(
+        "done sent=0 recv={recv} sent_packets=0 recv_packets={packets}"
     ));
     linger(socket);
 }

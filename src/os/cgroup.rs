@@ -1,0 +1,250 @@
+//! Self-limits: netflow confines itself to a CPU quota and a memory limit through a
+//! cgroup of its own, v2 (`cpu.max`, `memory.max`) or v1 (`cpu.cfs_quota_us`,
+//! `memory.limit_in_bytes`), whichever the host has for each controller. The group is
+//! created under netflow's current cgroup (so any outer limit still applies) and
+//! removed when the guard is dropped.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The CFS period for CPU quotas: 100 ms, the kernel's default.
+const PERIOD_US: u64 = 100_000;
+
+/// What to limit netflow to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub cpu_cores: Option<f64>,
+    pub memory_bytes: Option<u64>,
+}
+
+/// The groups netflow moved itself into; dropping it moves netflow back and removes them.
+#[derive(Debug)]
+pub struct SelfLimit {
+    /// (group created, group netflow came from).
+    groups: Vec<(PathBuf, PathBuf)>,
+    /// How the limits were applied, e.g. `cpu: cgroup v1 ...`, for the report.
+    pub description: Vec<String>,
+}
+
+/// A cgroup hierarchy that offers a controller: where it is mounted, its version, and
+/// netflow's own group in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mount: PathBuf,
+    pub v2: bool,
+    pub own: String,
+}
+
+/// Applies the limits. Fails (before capture starts) with the reason when the host has
+/// no usable hierarchy for a controller or refuses the write.
+pub fn apply(limits: Limits) -> Result<SelfLimit, Error> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut guard = SelfLimit {
+        groups: Vec::new(),
+        description: Vec::new(),
+    };
+    if let Some(cores) = limits.cpu_cores {
+        let h = find(&mountinfo, &own, "cpu", controllers_v2)
+            .ok_or_else(|| limit_error("no cgroup hierarchy with the cpu controller"))?;
+        let quota = ((cores * PERIOD_US as f64).round() as u64).max(1_000);
+        let files: Vec<(&str, String)> = if h.v2 {
+            vec![("cpu.max", format!("{quota} {PERIOD_US}"))]
+        } else {
+            vec![
+                ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                ("cpu.cfs_quota_us", quota.to_string()),
+            ]
+        };
+        let group = guard.enter(&h, "cpu", &files)?;
+        guard.description.push(format!(
+            "cpu limited to {cores} cores (cgroup {}, {})",
+            if h.v2 { "v2" } else { "v1" },
+            group.display()
+        ));
+    }
+    if let Some(bytes) = limits.memory_bytes {
+        let h = find(&mountinfo, &own, "memory", controllers_v2)
+            .ok_or_else(|| limit_error("no cgroup hierarchy with the memory controller"))?;
+        let file = if h.v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        let group = guard.enter(&h, "memory", &[(file, bytes.to_string())])?;
+        guard.description.push(format!(
+            "memory limited to {bytes} bytes (cgroup {}, {})",
+            if h.v2 { "v2" } else { "v1" },
+            group.display()
+        ));
+    }
+    Ok(guard)
+}
+
+impl SelfLimit {
+    /// Creates netflow's group in `h` (once per hierarchy), writes `files`, moves
+    /// netflow in.
+    fn enter(
+        &mut self,
+        h: &Hierarchy,
+        controller: &str,
+        files: &[(&str, String)],
+    ) -> Result<PathBuf, Error> {
+        let parent = h.mount.join(h.own.trim_start_matches('/'));
+        let group = parent.join(format!("netflow-{}", std::process::id()));
+        let fresh = !self.groups.iter().any(|(g, _)| g == &group);
+        if fresh {
+            fs::create_dir_all(&group)
+                .map_err(|e| limit_error(&format!("cannot create {}: {e}", group.display())))?;
+            self.groups.push((group.clone(), parent.clone()));
+        }
+        if h.v2 {
+            // The parent must hand the controller down; it may already.
+            let _ = fs::write(
+                parent.join("cgroup.subtree_control"),
+                format!("+{controller}"),
+            );
+        }
+        for (file, value) in files {
+            fs::write(group.join(file), value).map_err(|e| {
+                limit_error(&format!(
+                    "cannot write {} to {}: {e}",
+                    value,
+                    group.join(file).display()
+                ))
+            })?;
+        }
+        if fresh {
+            fs::write(group.join("cgroup.procs"), std::process::id().to_string()).map_err(|e| {
+                limit_error(&format!(
+                    "cannot move netflow into {}: {e}",
+                    group.display()
+                ))
+            })?;
+        }
+        Ok(group)
+    }
+}
+
+impl Drop for SelfLimit {
+    fn drop(&mut self) {
+        for (group, parent) in self.groups.drain(..).rev() {
+            let _ = fs::write(parent.join("cgroup.procs"), std::process::id().to_string());
+            let _ = fs::remove_dir(&group);
+        }
+    }
+}
+
+fn limit_error(why: &str) -> Error {
+    Error::Usage(format!("cannot apply the self-limit: {why}"))
+}
+
+fn controllers_v2(mount: &Path) -> String {
+    fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default()
+}
+
+/// The hierarchy that offers `controller`: a v2 mount whose `cgroup.controllers` lists
+/// it, else a v1 mount with it among its options. `own` is /proc/self/cgroup.
+pub fn find(
+    mountinfo: &str,
+    own: &str,
+    controller: &str,
+    v2_controllers: impl Fn(&Path) -> String,
+) -> Option<Hierarchy> {
+    let mut v1 = None;
+    for line in mountinfo.lines() {
+        // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount) = left.split_whitespace().nth(4).map(PathBuf::from) else {
+            continue;
+        };
+        let mut right = right.split_whitespace();
+        let fstype = right.next().unwrap_or("");
+        let superopts = right.nth(1).unwrap_or("");
+        if fstype == "cgroup2" {
+            if v2_controllers(&mount)
+                .split_whitespace()
+                .any(|c| c == controller)
+            {
+                let path = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+                return Some(Hierarchy {
+                    mount,
+                    v2: true,
+                    own: path,
+                });
+            }
+        } else if fstype == "cgroup"
+            && superopts.split(',').any(|o| o == controller)
+            && v1.is_none()
+        {
+            let path = own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+                names
+                    .split(',')
+                    .any(|n| n == controller)
+                    .then(|| path.to_string())
+            })?;
+            v1 = Some(Hierarchy {
+                mount,
+                v2: false,
+                own: path,
+            });
+        }
+    }
+    v1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTS_V1: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 30 0:36 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const OWN_V1: &str = "4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn v1_hierarchies_are_found_when_v2_lacks_the_controller() {
+        let cpu = find(MOUNTS_V1, OWN_V1, "cpu", |_| String::new()).unwrap();
+        assert_eq!(
+            cpu,
+            Hierarchy {
+                mount: "/sys/fs/cgroup/cpu".into(),
+                v2: false,
+                own: "/".into()
+            }
+        );
+        let mem = find(MOUNTS_V1, OWN_V1, "memory", |_| String::new()).unwrap();
+        assert_eq!(mem.own, "/process_api/abc");
+        assert!(!mem.v2);
+        assert!(find(MOUNTS_V1, OWN_V1, "cpuacct,cpu", |_| String::new()).is_none());
+    }
+
+    #[test]
+    fn v2_is_preferred_when_it_offers_the_controller() {
+        let mounts = "40 30 0:36 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n";
+        let own = "0::/user.slice/session-1.scope\n";
+        let h = find(mounts, own, "memory", |_| {
+            "cpuset cpu io memory pids".into()
+        })
+        .unwrap();
+        assert_eq!(
+            h,
+            Hierarchy {
+                mount: "/sys/fs/cgroup".into(),
+                v2: true,
+                own: "/user.slice/session-1.scope".into()
+            }
+        );
+        assert!(find(mounts, own, "memory", |_| "cpu".into()).is_none());
+    }
+}
