@@ -368,7 +368,12 @@ fn peers_by_process(ledger: &Ledger) -> HashMap<ProcessKey, Vec<PeerRow>> {
         let key = ledger.processes()[owner as usize].info.key;
         out.entry(key).or_default().push(PeerRow {
             proto,
-            remote: remote.to_string(),
+            // Port 0 is the ledger's "other peers" flow, once it holds its most flows.
+            remote: if remote.port() == 0 {
+                "other".to_string()
+            } else {
+                remote.to_string()
+            },
             bytes_in: t.inbound.bytes,
             bytes_out: t.outbound.bytes,
             packets_in: t.inbound.packets,

@@ -20,7 +20,13 @@ pub struct ProcessAccount {
     pub matched_by: Vec<MatchQuality>,
     /// The process was gone by the end of the capture.
     pub exited: bool,
+    /// Where its flows go once the ledger holds [`MAX_LEDGER_FLOWS`].
+    other_flow: Option<u32>,
 }
+
+/// The most flows the ledger keeps counters for (about 16 MiB); further flows are
+/// added up per process in one "other peers" flow.
+pub const MAX_LEDGER_FLOWS: usize = 1 << 18;
 
 /// One flow charged to a process: its remote end and its own counters, for the
 /// per-peer detail.
@@ -72,6 +78,7 @@ impl Ledger {
             connections: 0,
             matched_by: Vec::new(),
             exited: false,
+            other_flow: None,
         });
         self.by_key.insert(info.key, i);
         i
@@ -85,14 +92,28 @@ impl Ledger {
             p.matched_by.push(quality);
             p.matched_by.sort();
         }
+        if self.flows.len() >= MAX_LEDGER_FLOWS {
+            if let Some(other) = p.other_flow {
+                return other;
+            }
+        }
+        let remote = if self.flows.len() >= MAX_LEDGER_FLOWS {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            flow.remote
+        };
         self.flows.push(FlowAccount {
             owner,
             proto: flow.proto,
-            remote: flow.remote,
+            remote,
             quality,
             traffic: DirCounters::default(),
         });
-        (self.flows.len() - 1) as u32
+        let index = (self.flows.len() - 1) as u32;
+        if self.flows.len() > MAX_LEDGER_FLOWS {
+            self.processes[owner as usize].other_flow = Some(index);
+        }
+        index
     }
 
     /// Marks every process for which `gone` holds as exited; its totals stay.
@@ -171,6 +192,32 @@ mod tests {
             cgroup: String::new(),
             container_id: None,
         })
+    }
+
+    #[test]
+    fn flows_beyond_the_bound_share_one_other_peers_flow() {
+        let mut l = Ledger::new(Timestamp(0), 2);
+        let o = l.owner(&info(1, 1));
+        for i in 0..MAX_LEDGER_FLOWS + 100 {
+            let f = l.open_flow(
+                o,
+                MatchQuality::Exact,
+                flow(&format!("10.0.0.2:{}", 1 + i % 60_000)),
+            );
+            l.add(f, Direction::Out, 10, Timestamp(0));
+        }
+        assert_eq!(l.flows().len(), MAX_LEDGER_FLOWS + 1);
+        let other = l.flows().last().unwrap();
+        assert_eq!(other.remote.port(), 0);
+        assert_eq!(other.traffic.outbound.bytes, 10 * 100);
+        assert_eq!(
+            l.processes()[0].traffic.outbound.packets,
+            (MAX_LEDGER_FLOWS + 100) as u64
+        );
+        assert_eq!(
+            l.processes()[0].connections,
+            (MAX_LEDGER_FLOWS + 100) as u64
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub enum FlowState {
     },
 }
 
-/// The per-flow owner cache.
+/// The most flows the cache holds (about 20 MiB); see [`FlowCache::set`].
+pub const MAX_FLOWS: usize = 1 << 18;
+
+/// The per-flow owner cache, bounded by [`MAX_FLOWS`].
 #[derive(Debug, Default)]
 pub struct FlowCache {
     flows: HashMap<FlowKey, FlowState, RandomState>,
@@ -34,7 +37,22 @@ impl FlowCache {
     }
 
     pub fn set(&mut self, key: FlowKey, state: FlowState) {
+        if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&key) {
+            self.make_room();
+        }
         self.flows.insert(key, state);
+    }
+
+    /// At the bound, forgets what is cheap to learn again: flows given up on or still
+    /// waiting (a later packet looks them up afresh). If known flows alone fill half
+    /// the bound, they go too: their next packets are matched again and open new
+    /// ledger flows, so a churn of millions of flows costs detail, not memory.
+    fn make_room(&mut self) {
+        self.flows
+            .retain(|_, s| matches!(s, FlowState::Known { .. }));
+        if self.flows.len() >= MAX_FLOWS / 2 {
+            self.flows.clear();
+        }
     }
 
     /// Every flow whose owner is known, with its ledger index.
@@ -51,5 +69,36 @@ impl FlowCache {
 
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Proto;
+
+    fn key(i: usize) -> FlowKey {
+        FlowKey::new(
+            Proto::Udp,
+            format!("10.0.{}.{}:1", (i >> 8) & 255, i & 255)
+                .parse()
+                .unwrap(),
+            format!("10.1.0.1:{}", i >> 16).parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_keeps_known_flows_first() {
+        let mut cache = FlowCache::default();
+        cache.set(key(0), FlowState::Known { flow: 7 });
+        let unowned = FlowState::Unowned {
+            reason: crate::model::Unattributed::NoSocket,
+            checked_gen: 1,
+        };
+        for i in 1..MAX_FLOWS + 10 {
+            cache.set(key(i), unowned);
+        }
+        assert!(cache.len() <= MAX_FLOWS);
+        assert_eq!(cache.get(&key(0)), Some(FlowState::Known { flow: 7 }));
     }
 }

@@ -23,8 +23,12 @@ use crate::wire::LinkType;
 
 /// Frames in flight between all capture threads and the writer.
 const QUEUE_FRAMES: usize = 8_192;
-/// Buffers each capture thread may own at once (in flight or free).
-const BUFFERS_PER_TAP: usize = 4_096;
+/// Buffers each capture thread may own at once (in flight or free): enough to fill the
+/// queue, so the return channel (of this capacity) never refuses a buffer.
+const BUFFERS_PER_TAP: usize = QUEUE_FRAMES + 64;
+/// Buffer bytes each capture thread may own at once. Frames can be 64 KiB (TSO), so
+/// the count alone would allow half a gigabyte.
+const POOL_BYTES_PER_TAP: usize = 32 << 20;
 
 /// One captured frame on its way to disk.
 pub struct Frame {
@@ -76,7 +80,11 @@ pub struct FrameTap {
     tap: usize,
     tx: SyncSender<Frame>,
     free: Receiver<Vec<u8>>,
-    allocated: usize,
+    /// A buffer kept back when the queue was full, for the next frame.
+    spare: Option<Vec<u8>>,
+    buffers: usize,
+    /// Capacity of every buffer this tap owns, wherever it is.
+    pool_bytes: usize,
     /// Frames not written because the writer fell behind.
     pub dropped: u64,
 }
@@ -84,32 +92,35 @@ pub struct FrameTap {
 impl FrameTap {
     /// Queues a copy of the frame; drops it (counted) if the writer is behind.
     pub fn offer(&mut self, ts: Timestamp, data: &[u8], wire_len: u32) {
-        let mut buf = match self.free.try_recv() {
-            Ok(buf) => buf,
-            Err(_) if self.allocated < BUFFERS_PER_TAP => {
-                self.allocated += 1;
-                Vec::with_capacity(data.len())
+        let reused = self.spare.take().or_else(|| self.free.try_recv().ok());
+        let mut buf = match reused {
+            Some(buf) => buf,
+            None if self.buffers < BUFFERS_PER_TAP
+                && self.pool_bytes + data.len() <= POOL_BYTES_PER_TAP =>
+            {
+                self.buffers += 1;
+                Vec::new()
             }
-            Err(_) => {
+            None => {
                 self.dropped += 1;
                 return;
             }
         };
+        let before = buf.capacity();
         buf.clear();
         buf.extend_from_slice(data);
+        self.pool_bytes += buf.capacity() - before;
         let frame = Frame {
             ts,
             wire_len,
             data: buf,
             tap: self.tap,
         };
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                // The buffer is dropped with the frame; `allocated` stays, so the pool
-                // shrinks rather than grows under pressure.
-                self.dropped += 1;
-            }
+        if let Err(TrySendError::Full(frame) | TrySendError::Disconnected(frame)) =
+            self.tx.try_send(frame)
+        {
+            self.dropped += 1;
+            self.spare = Some(frame.data);
         }
     }
 }
@@ -139,7 +150,9 @@ pub fn start(
             tap,
             tx: tx.clone(),
             free: free_rx,
-            allocated: 0,
+            spare: None,
+            buffers: 0,
+            pool_bytes: 0,
             dropped: 0,
         });
     }
