@@ -67,6 +67,13 @@ pub fn open(iface: &str, settings: &CaptureSettings) -> Result<OpenCapture, Erro
     })
 }
 
+/// Where a capture thread's frames go.
+pub trait FrameSink {
+    fn frame(&mut self, ts: Timestamp, data: &[u8], wire_len: u32);
+    /// No frame arrived for a while (or capture ends): pass on anything held back.
+    fn idle(&mut self);
+}
+
 /// Wakes a capture thread blocked in a read: libpcap's read timeout does not fire on
 /// an idle Linux interface, so a stop flag alone would wait for the next packet.
 pub struct Stopper(pcap::BreakLoop);
@@ -84,12 +91,13 @@ impl OpenCapture {
     }
 
     /// Reads packets until `stop` is set (and the [`Stopper`] called), handing each to
-    /// `on_frame(ts, data, wire_len)`.
+    /// `sink.frame(ts, data, wire_len)`, and calling `sink.idle()` when a read found
+    /// nothing for a while and at the end.
     /// Returns the kernel's statistics and, if reading failed, why.
     pub fn run(
         mut self,
         stop: &AtomicBool,
-        mut on_frame: impl FnMut(Timestamp, &[u8], u32),
+        sink: &mut impl FrameSink,
     ) -> (KernelStats, Option<String>) {
         let mut failure = None;
         while !stop.load(Ordering::Relaxed) {
@@ -97,9 +105,9 @@ impl OpenCapture {
                 Ok(packet) => {
                     let ts =
                         Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
-                    on_frame(ts, packet.data, packet.header.len);
+                    sink.frame(ts, packet.data, packet.header.len);
                 }
-                Err(pcap::Error::TimeoutExpired) => {}
+                Err(pcap::Error::TimeoutExpired) => sink.idle(),
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(e) => {
                     failure = Some(format!("capture on `{}` failed: {}", self.iface, e));
@@ -107,6 +115,7 @@ impl OpenCapture {
                 }
             }
         }
+        sink.idle();
         let stats = self
             .handle
             .stats()

@@ -35,7 +35,8 @@ use crate::wire::PacketSummary;
 
 /// What flows from the capture and rescan threads to the engine thread.
 pub enum Event {
-    Packet(PacketSummary),
+    /// Up to [`intake::BATCH`] packets from one capture thread, in capture order.
+    Packets(Vec<PacketSummary>),
     Scan(Box<SocketTable>),
 }
 
@@ -132,7 +133,9 @@ impl Prepared {
         let start = timestamp(start_wall);
         let began = Instant::now();
 
-        let (events_tx, events_rx) = sync_channel::<Event>(config.queue_capacity);
+        // The queue holds batches; its capacity in packets is what --queue-size says.
+        let (events_tx, events_rx) =
+            sync_channel::<Event>((config.queue_capacity / intake::BATCH).max(2));
         let (control_tx, control_rx) = sync_channel::<Control>(1);
 
         let local = crate::os::interfaces::local_addresses();
@@ -186,8 +189,7 @@ impl Prepared {
                     let mut intake = Intake::new(cap.link, events_tx.clone(), tap, counter.clone());
                     let capture_stop = capture_stop.clone();
                     spawn(&format!("netflow-cap-{}", cap.iface), move || {
-                        let (kernel, failure) =
-                            cap.run(&capture_stop, |ts, data, len| intake.frame(ts, data, len));
+                        let (kernel, failure) = cap.run(&capture_stop, &mut intake);
                         (intake.finish(), kernel, failure)
                     })
                 })
@@ -297,7 +299,11 @@ pub fn run_snapshot(config: SnapshotConfig, stop: Arc<AtomicBool>) -> Result<Rep
 fn run_engine(mut engine: Engine, events: Receiver<Event>, control: SyncSender<Control>) -> Engine {
     for event in events {
         match event {
-            Event::Packet(p) => engine.packet(&p),
+            Event::Packets(batch) => {
+                for p in &batch {
+                    engine.packet(p);
+                }
+            }
             Event::Scan(table) => engine.apply_scan(*table),
         }
         if engine.take_rescan_request() {

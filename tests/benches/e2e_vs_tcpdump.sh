@@ -37,8 +37,9 @@ exec 3< <(sleep 600)   # keeps the peers' stdin open until this script ends
 ip netns exec "$A" "$PEER" udp-sink 198.18.0.1:7700 2 <&3 > /dev/null &
 ip netns exec "$A" "$PEER" tcp-server 198.18.0.1:7701 500000000 0 <&3 > /dev/null &
 sleep 0.5
-ip netns exec "$B" "$PEER" udp-flood 198.18.0.1:7700 "$PACKETS" 64 <&3 | grep done
-ip netns exec "$B" "$PEER" tcp-client 198.18.0.1:7701 500000000 0 <&3 | grep done
+# Stdin at EOF: the clients exit as soon as their traffic is done.
+ip netns exec "$B" "$PEER" udp-flood 198.18.0.1:7700 "$PACKETS" 64 < /dev/null
+ip netns exec "$B" "$PEER" tcp-client 198.18.0.1:7701 500000000 0 < /dev/null
 sleep 1
 NF_CPU=$(cpu "$NF"); TD_CPU=$(cpu "$TD")
 kill -INT "$NF" "$TD"
