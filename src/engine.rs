@@ -41,7 +41,22 @@ pub struct Engine {
     ledger: Ledger,
     both_ends: Counter,
     scans: u32,
-    rescan_wanted: bool,
+    /// Unknown traffic is waiting: an early scan is wanted.
+    early_wanted: bool,
+    /// Traffic went unattributed: the periodic scan is wanted (without it, a host whose
+    /// traffic is all attributed is never rescanned).
+    stale_wanted: bool,
+    /// What was already asked for since the last scan (each at most once).
+    asked: (bool, bool),
+}
+
+/// What the engine asks of the rescan thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RescanRequest {
+    /// Packets wait for their owner: scan soon (rate-limited).
+    Early,
+    /// Traffic went unattributed: scan at the next periodic interval.
+    Periodic,
 }
 
 /// One local end of a packet: the flow as that end's socket sees it, and the packet's
@@ -65,7 +80,9 @@ impl Engine {
             ledger: Ledger::new(config.start, config.series_buckets),
             both_ends: Counter::default(),
             scans: 0,
-            rescan_wanted: false,
+            early_wanted: false,
+            stale_wanted: false,
+            asked: (false, false),
         }
     }
 
@@ -99,6 +116,7 @@ impl Engine {
     pub fn apply_scan(&mut self, table: SocketTable) {
         self.table = table;
         self.scans += 1;
+        (self.early_wanted, self.stale_wanted, self.asked) = (false, false, (false, false));
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
             if p.ts >= self.table.started_at {
@@ -118,9 +136,17 @@ impl Engine {
         }
     }
 
-    /// True once after unknown traffic appeared: the pipeline should rescan early.
-    pub fn take_rescan_request(&mut self) -> bool {
-        std::mem::take(&mut self.rescan_wanted)
+    /// A scan the engine wants, each kind at most once per socket table.
+    pub fn take_rescan_request(&mut self) -> Option<RescanRequest> {
+        if self.early_wanted && !self.asked.0 {
+            self.asked.0 = true;
+            return Some(RescanRequest::Early);
+        }
+        if self.stale_wanted && !self.asked.1 {
+            self.asked.1 = true;
+            return Some(RescanRequest::Periodic);
+        }
+        None
     }
 
     /// Ends accounting: packets still parked found no owner in any scan, and processes
@@ -182,6 +208,7 @@ impl Engine {
             match charge {
                 Some(Charge::Flow(flow)) => self.ledger.add(*flow, dir, p.ip_len, p.ts),
                 Some(Charge::Unattributed(reason)) => {
+                    self.stale_wanted = true;
                     self.ledger.add_unattributed(*reason, u64::from(p.ip_len))
                 }
                 // Every side is decided before `charge` is called.
@@ -274,8 +301,9 @@ impl Engine {
     fn not_local(&mut self, p: &PacketSummary) {
         let key = FlowKey::new(p.proto, p.src, p.dst);
         if self.flows.get(&key).is_none() {
-            self.rescan_wanted = true;
+            self.early_wanted = true;
         }
+        self.stale_wanted = true;
         self.flows.set(
             key,
             FlowState::Unowned {
@@ -327,7 +355,7 @@ impl Engine {
     }
 
     fn park(&mut self, p: PacketSummary) {
-        self.rescan_wanted = true;
+        self.early_wanted = true;
         if let Some(evicted) = self.pending.push(p) {
             // Every local end of the evicted packet is lost to the overflow.
             let ends = match self.sides(&evicted) {
@@ -522,7 +550,8 @@ mod tests {
             ms(10),
         ));
         assert_eq!(e.pending_len(), 1);
-        assert!(e.take_rescan_request());
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Early));
+        assert_eq!(e.take_rescan_request(), None, "asked once per table");
         // A scan that began before the packet (and did not see the socket) is no verdict.
         e.apply_scan(scan(1, ms(5), &[]));
         assert_eq!(e.pending_len(), 1);
@@ -534,6 +563,33 @@ mod tests {
         assert_eq!(e.pending_len(), 0);
         let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (0, 100));
+    }
+
+    #[test]
+    fn attributed_traffic_asks_for_no_scan_and_unattributed_for_the_periodic_one() {
+        let mut e = engine(16);
+        e.apply_scan(scan(
+            1,
+            ms(0),
+            &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
+        ));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:5000",
+            "198.18.0.2:80",
+            100,
+            ms(1),
+        ));
+        assert_eq!(e.take_rescan_request(), None);
+        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(2)));
+        assert_eq!(
+            e.take_rescan_request(),
+            Some(RescanRequest::Early),
+            "first sight"
+        );
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
+        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(3)));
+        assert_eq!(e.take_rescan_request(), None, "each at most once per table");
     }
 
     #[test]

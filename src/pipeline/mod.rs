@@ -23,7 +23,7 @@ pub use intake::{CaptureTally, Intake};
 pub use rescan::Control;
 
 use crate::attrib::SocketTable;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, RescanRequest};
 use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
@@ -136,7 +136,7 @@ impl Prepared {
         // The queue holds batches; its capacity in packets is what --queue-size says.
         let (events_tx, events_rx) =
             sync_channel::<Event>((config.queue_capacity / intake::BATCH).max(2));
-        let (control_tx, control_rx) = sync_channel::<Control>(1);
+        let (control_tx, control_rx) = sync_channel::<Control>(4);
 
         let local = crate::os::interfaces::local_addresses();
         let engine = Engine::new(EngineConfig {
@@ -306,9 +306,15 @@ fn run_engine(mut engine: Engine, events: Receiver<Event>, control: SyncSender<C
             }
             Event::Scan(table) => engine.apply_scan(*table),
         }
-        if engine.take_rescan_request() {
-            // A full channel means a request is already waiting: nothing to add.
-            let _ = control.try_send(Control::Early);
+        // The engine asks each kind once per table, so the channel never fills.
+        match engine.take_rescan_request() {
+            Some(RescanRequest::Early) => {
+                let _ = control.try_send(Control::Early);
+            }
+            Some(RescanRequest::Periodic) => {
+                let _ = control.try_send(Control::Periodic);
+            }
+            None => {}
         }
     }
     engine
