@@ -81,26 +81,12 @@ mod tests {
     use etherparse::PacketBuilder;
 
     use super::*;
-    use crate::model::{MatchQuality, ProcessInfo, ProcessKey, Proto};
+    use crate::model::{MatchQuality, ProcessInfo, Proto};
 
     #[test]
     fn frames_are_annotated_with_their_process_or_a_reason() {
         let mut ledger = Ledger::new(Timestamp(0), 2);
-        let owner = ledger.owner(&Arc::new(ProcessInfo {
-            key: ProcessKey {
-                pid: 4242,
-                start_time: 1,
-            },
-            ppid: 1,
-            name: "curl".into(),
-            cmdline: String::new(),
-            exe: String::new(),
-            uid: None,
-            user: String::new(),
-            netns: 0,
-            cgroup: String::new(),
-            container_id: None,
-        }));
+        let owner = ledger.owner(&Arc::new(ProcessInfo::sample(4242, 1, "curl")));
         let key = FlowKey::new(
             Proto::Tcp,
             "198.18.0.1:40000".parse().unwrap(),

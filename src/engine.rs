@@ -408,7 +408,7 @@ pub struct Finished {
 mod tests {
     use super::*;
     use crate::attrib::{ScanResult, SocketRow};
-    use crate::model::{MatchQuality, ProcessInfo, ProcessKey, Proto};
+    use crate::model::{MatchQuality, ProcessInfo, Proto};
     use crate::report::{CaptureFacts, Dropped, Ranking, Report, SortKey};
 
     const HOST: &str = "198.18.0.1";
@@ -437,18 +437,7 @@ mod tests {
     }
 
     fn process(pid: u32) -> ProcessInfo {
-        ProcessInfo {
-            key: ProcessKey { pid, start_time: 7 },
-            ppid: 1,
-            name: format!("p{pid}"),
-            cmdline: String::new(),
-            exe: String::new(),
-            uid: Some(0),
-            user: "root".into(),
-            netns: 0,
-            cgroup: String::new(),
-            container_id: None,
-        }
+        ProcessInfo::sample(pid, 1, &format!("p{pid}"))
     }
 
     /// A table in which `pid` holds a socket `local` ↔ `remote`, from a scan that

@@ -433,25 +433,14 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{FlowKey, ProcessInfo, ProcessKey, Timestamp};
+    use crate::model::{FlowKey, ProcessInfo, Timestamp};
 
     /// A ledger with processes moving (in, out) bytes in one packet each way.
     fn finished(traffic: &[(u32, u32, u32)]) -> Finished {
         let start = Timestamp(10_000_000);
         let mut ledger = Ledger::new(start, 10);
         for &(pid, inb, out) in traffic {
-            let info = Arc::new(ProcessInfo {
-                key: ProcessKey { pid, start_time: 1 },
-                ppid: 1,
-                name: format!("p{pid}"),
-                cmdline: String::new(),
-                exe: String::new(),
-                uid: Some(0),
-                user: "root".into(),
-                netns: 0,
-                cgroup: String::new(),
-                container_id: None,
-            });
+            let info = Arc::new(ProcessInfo::sample(pid, 1, &format!("p{pid}")));
             let owner = ledger.owner(&info);
             let key = FlowKey::new(
                 crate::model::Proto::Tcp,
@@ -603,21 +592,7 @@ mod tests {
     fn peers_add_up_flows_to_the_same_remote_end_and_series_follow_the_seconds() {
         let start = Timestamp(10_000_000);
         let mut ledger = Ledger::new(start, 10);
-        let info = Arc::new(ProcessInfo {
-            key: ProcessKey {
-                pid: 1,
-                start_time: 1,
-            },
-            ppid: 1,
-            name: "curl".into(),
-            cmdline: String::new(),
-            exe: String::new(),
-            uid: None,
-            user: String::new(),
-            netns: 0,
-            cgroup: String::new(),
-            container_id: None,
-        });
+        let info = Arc::new(ProcessInfo::sample(1, 1, "curl"));
         let owner = ledger.owner(&info);
         let flow = |local: &str, remote: &str| {
             FlowKey::new(

@@ -182,15 +182,7 @@ mod tests {
     fn info(pid: u32, start_time: u64) -> Arc<ProcessInfo> {
         Arc::new(ProcessInfo {
             key: ProcessKey { pid, start_time },
-            ppid: 1,
-            name: "p".into(),
-            cmdline: String::new(),
-            exe: String::new(),
-            uid: None,
-            user: String::new(),
-            netns: 0,
-            cgroup: String::new(),
-            container_id: None,
+            ..ProcessInfo::sample(pid, 1, "p")
         })
     }
 

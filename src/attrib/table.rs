@@ -283,24 +283,9 @@ impl SocketTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ProcessKey;
 
     fn proc_info(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
-        ProcessInfo {
-            key: ProcessKey {
-                pid,
-                start_time: 1000 + u64::from(pid),
-            },
-            ppid,
-            name: name.into(),
-            cmdline: name.into(),
-            exe: format!("/usr/bin/{name}"),
-            uid: Some(0),
-            user: "root".into(),
-            netns: 0,
-            cgroup: String::new(),
-            container_id: None,
-        }
+        ProcessInfo::sample(pid, ppid, name)
     }
 
     fn row(proto: Proto, local: &str, remote: &str, inode: u64) -> SocketRow {

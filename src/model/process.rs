@@ -8,6 +8,28 @@ pub struct ProcessKey {
     pub start_time: u64,
 }
 
+impl ProcessInfo {
+    /// A process as tests need one: `pid`, its parent and a name; start time 1000+pid.
+    #[cfg(test)]
+    pub fn sample(pid: u32, ppid: u32, name: &str) -> ProcessInfo {
+        ProcessInfo {
+            key: ProcessKey {
+                pid,
+                start_time: 1000 + u64::from(pid),
+            },
+            ppid,
+            name: name.into(),
+            cmdline: name.into(),
+            exe: format!("/usr/bin/{name}"),
+            uid: Some(0),
+            user: "root".into(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
+        }
+    }
+}
+
 /// What a report says about a process, read once per process from /proc.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProcessInfo {
