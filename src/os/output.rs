@@ -15,6 +15,7 @@ pub struct ReportFile {
     path: PathBuf,
     tmp_path: PathBuf,
     file: Option<File>,
+    committed: bool,
 }
 
 impl ReportFile {
@@ -49,6 +50,7 @@ impl ReportFile {
             path: path.to_path_buf(),
             tmp_path,
             file: Some(file),
+            committed: false,
         })
     }
 
@@ -65,13 +67,15 @@ impl ReportFile {
         file.write_all(bytes).map_err(err)?;
         file.sync_all().map_err(err)?;
         fs::rename(&self.tmp_path, &self.path).map_err(err)?;
+        self.committed = true;
         Ok(())
     }
 }
 
 impl Drop for ReportFile {
+    /// An unfinished report (cancelled, or its write failed) leaves nothing behind.
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if !self.committed {
             let _ = fs::remove_file(&self.tmp_path);
         }
     }
