@@ -43,9 +43,11 @@ pub fn convert(
         })
         .map_err(|e| e.to_string())?;
     let mut written = 0;
-    while let Some(packet) = reader.next_packet() {
+    // Raw records: pcap-file's checked reader refuses a frame whose length on the wire
+    // exceeds the snap length, which a truncated capture is made of.
+    while let Some(packet) = reader.next_raw_packet() {
         let packet = packet.map_err(|e| e.to_string())?;
-        let ts = Timestamp::from_micros(packet.timestamp.as_micros() as u64);
+        let ts = Timestamp::from_timeval(i64::from(packet.ts_sec), i64::from(packet.ts_frac));
         let note = comment(ts, &packet.data, packet.orig_len);
         writer
             .write_pcapng_block(EnhancedPacketBlock {
