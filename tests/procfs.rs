@@ -214,3 +214,30 @@ fn targeted_scan_reads_only_known_holders_unless_a_socket_is_left_without_one() 
     assert_eq!(holders(&fallback), [100, 101, 200, 300, 400, 500]);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_malformed_socket_row_costs_only_itself() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
+    let root = std::env::temp_dir().join(format!("netflow-proc-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy_tree(&fixture, &root);
+    let tcp = root.join("net/tcp");
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.insert_str(
+        table.find('\n').unwrap() + 1,
+        "   7: ZZZZ:00 not a row at all\n",
+    );
+    table.push_str("   8: 0100000A:0050\n");
+    std::fs::write(&tcp, table).unwrap();
+    let info: &'static procfs::ExplicitSystemInfo =
+        Box::leak(Box::new(procfs::ExplicitSystemInfo {
+            boot_time_secs: 1_700_000_000,
+            ticks_per_second: 100,
+            page_size: 4096,
+            is_little_endian: true,
+        }));
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), info);
+    let scan = scanner.scan(Timestamp(0), vec!["10.0.0.1".parse().unwrap()], false);
+    assert_eq!(scan.sockets.len(), 8, "every well-formed row is still read");
+    std::fs::remove_dir_all(&root).unwrap();
+}

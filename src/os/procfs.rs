@@ -160,26 +160,24 @@ impl ProcScanner {
     fn socket_rows(&self, net: &Path) -> Vec<SocketRow> {
         let mut rows = Vec::new();
         for file in ["tcp", "tcp6"] {
-            if let Ok(entries) = TcpNetEntries::from_file(net.join(file), self.system_info) {
-                rows.extend(entries.0.into_iter().map(|e| SocketRow {
-                    proto: Proto::Tcp,
-                    local: e.local_address,
-                    remote: e.remote_address,
-                    inode: e.inode,
-                    listening: e.state == TcpState::Listen,
-                }));
-            }
+            let entries = read_rows(&net.join(file), self.system_info, |t: TcpNetEntries| t.0);
+            rows.extend(entries.into_iter().map(|e| SocketRow {
+                proto: Proto::Tcp,
+                local: e.local_address,
+                remote: e.remote_address,
+                inode: e.inode,
+                listening: e.state == TcpState::Listen,
+            }));
         }
         for file in ["udp", "udp6"] {
-            if let Ok(entries) = UdpNetEntries::from_file(net.join(file), self.system_info) {
-                rows.extend(entries.0.into_iter().map(|e| SocketRow {
-                    proto: Proto::Udp,
-                    local: e.local_address,
-                    remote: e.remote_address,
-                    inode: e.inode,
-                    listening: false,
-                }));
-            }
+            let entries = read_rows(&net.join(file), self.system_info, |t: UdpNetEntries| t.0);
+            rows.extend(entries.into_iter().map(|e| SocketRow {
+                proto: Proto::Udp,
+                local: e.local_address,
+                remote: e.remote_address,
+                inode: e.inode,
+                listening: false,
+            }));
         }
         rows
     }
@@ -282,6 +280,28 @@ fn socket_fds_of(root: &Path, pids: &[u32]) -> FdWalk {
 pub fn is_running(root: &Path, key: ProcessKey) -> bool {
     Stat::from_file(root.join(key.pid.to_string()).join("stat"))
         .is_ok_and(|s| s.starttime == key.start_time && s.state != 'Z' && s.state != 'X')
+}
+
+/// The rows of a /proc/net socket table. A malformed line costs only itself: the whole
+/// file is parsed at once, and only if that fails, line by line (each with the header),
+/// skipping the lines procfs refuses. A missing file (no IPv6) gives no rows.
+fn read_rows<T: FromReadSI, E>(
+    path: &Path,
+    system_info: &SystemInfo,
+    rows: fn(T) -> Vec<E>,
+) -> Vec<E> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    if let Ok(all) = T::from_read(text.as_bytes(), system_info) {
+        return rows(all);
+    }
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    lines
+        .filter_map(|line| T::from_read(format!("{header}\n{line}\n").as_bytes(), system_info).ok())
+        .flat_map(rows)
+        .collect()
 }
 
 /// The network namespace of the process at `proc_dir` (`net:[4026531840]` → 4026531840).
