@@ -12,15 +12,28 @@ use netflow::model::{FlowKey, MatchQuality, Proto, Timestamp, Unattributed};
 use netflow::os::procfs::ProcScanner;
 use netflow::os::users::Users;
 
+/// Host facts for parsing fixtures, fixed so tests do not depend on this machine.
+fn system_info() -> &'static procfs::ExplicitSystemInfo {
+    Box::leak(Box::new(procfs::ExplicitSystemInfo {
+        boot_time_secs: 1_700_000_000,
+        ticks_per_second: 100,
+        page_size: 4096,
+        is_little_endian: true,
+    }))
+}
+
+/// A fresh copy of the fixture tree in a temporary directory named after `name`.
+fn fixture_copy(name: &str) -> std::path::PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
+    let root = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy_tree(&fixture, &root);
+    root
+}
+
 fn fixture_table() -> SocketTable {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
-    let info: &'static procfs::ExplicitSystemInfo =
-        Box::leak(Box::new(procfs::ExplicitSystemInfo {
-            boot_time_secs: 1_700_000_000,
-            ticks_per_second: 100,
-            page_size: 4096,
-            is_little_endian: true,
-        }));
+    let info = system_info();
     let users = Users::parse("root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\nalice:x:1000:1000::/home/alice:/bin/sh\n");
     let mut scanner = ProcScanner::with_root(root, users, info);
     let scan = scanner.scan(
@@ -163,17 +176,8 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn targeted_scan_reads_only_known_holders_unless_a_socket_is_left_without_one() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
-    let root = std::env::temp_dir().join(format!("netflow-proc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    copy_tree(&fixture, &root);
-    let info: &'static procfs::ExplicitSystemInfo =
-        Box::leak(Box::new(procfs::ExplicitSystemInfo {
-            boot_time_secs: 1_700_000_000,
-            ticks_per_second: 100,
-            page_size: 4096,
-            is_little_endian: true,
-        }));
+    let root = fixture_copy("netflow-proc");
+    let info = system_info();
     let mut scanner = ProcScanner::with_root(&root, Users::default(), info);
     let addrs = vec!["10.0.0.1".parse().unwrap()];
     scanner.scan(Timestamp(0), addrs.clone(), false);
@@ -217,10 +221,7 @@ fn targeted_scan_reads_only_known_holders_unless_a_socket_is_left_without_one() 
 
 #[test]
 fn a_malformed_socket_row_costs_only_itself() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
-    let root = std::env::temp_dir().join(format!("netflow-proc-bad-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    copy_tree(&fixture, &root);
+    let root = fixture_copy("netflow-proc-bad");
     let tcp = root.join("net/tcp");
     let mut table = std::fs::read_to_string(&tcp).unwrap();
     table.insert_str(
@@ -229,13 +230,7 @@ fn a_malformed_socket_row_costs_only_itself() {
     );
     table.push_str("   8: 0100000A:0050\n");
     std::fs::write(&tcp, table).unwrap();
-    let info: &'static procfs::ExplicitSystemInfo =
-        Box::leak(Box::new(procfs::ExplicitSystemInfo {
-            boot_time_secs: 1_700_000_000,
-            ticks_per_second: 100,
-            page_size: 4096,
-            is_little_endian: true,
-        }));
+    let info = system_info();
     let mut scanner = ProcScanner::with_root(&root, Users::default(), info);
     let scan = scanner.scan(Timestamp(0), vec!["10.0.0.1".parse().unwrap()], false);
     assert_eq!(scan.sockets.len(), 8, "every well-formed row is still read");

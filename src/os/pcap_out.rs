@@ -47,25 +47,19 @@ pub fn create(path: &Path) -> Result<File, Error> {
             source: std::io::Error::other("is a directory"),
         });
     }
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|source| Error::Output {
-            path: path.display().to_string(),
-            source,
-        })
+    open_private(path, OpenOptions::new().create(true).truncate(true))
 }
 
 /// Creates a new temporary capture file (mode 0600), refusing to follow or reuse an
 /// existing path: nobody can plant a file or symlink there for netflow to write through.
 pub fn create_new(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
+    open_private(path, OpenOptions::new().create_new(true))
+}
+
+/// Opens for writing with mode 0600, never through a symlink.
+fn open_private(path: &Path, options: &mut OpenOptions) -> Result<File, Error> {
+    options
         .write(true)
-        .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
