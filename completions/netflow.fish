@@ -45,6 +45,9 @@ complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write 
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rescan-interval -d 'How often to rescan /proc for sockets; unknown traffic also triggers an early, rate-limited rescan' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l cpu-limit -d 'Confine netflow itself to this many CPU cores (e.g. 0.5), through a cgroup (v2 or v1) that is removed on exit. If the limit makes netflow fall behind, the dropped packets are reported' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l mem-limit -d 'Confine netflow\'s memory, e.g. 200M or 1G (a bare number is MiB), through a cgroup. At the limit the kernel reclaims, and at worst stops netflow' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l ebpf -d 'The kernel socket log (eBPF): records which process used each socket as it happens, so connections and processes too short-lived for /proc are attributed. `auto` uses it when the kernel and privileges allow (root, or CAP_BPF and CAP_PERFMON) and says in the report when it could not; `on` fails instead' -r -f -a "auto\t''
+on\t''
+off\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l buffer-size -d 'Kernel capture buffer per interface, in MiB (libpcap\'s 2 MiB default drops packets in bursts)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l queue-size -d 'Packets the queue between capture and attribution holds; when it is full, packets are dropped and counted, never waited for' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s q -l quiet -d 'Print no warnings on stderr (errors still are). The report keeps its warnings'

@@ -12,9 +12,12 @@
 use crate::account::Ledger;
 use crate::annotate::Annotator;
 use crate::attrib::{
-    orient, FlowCache, FlowState, LocalAddrs, Lookup, Orientation, PendingRing, SocketTable,
+    orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
+    SocketLog, SocketTable,
 };
-use crate::model::{Counter, Direction, FlowKey, ProcessKey, Timestamp, Unattributed};
+use crate::model::{
+    Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
+};
 use crate::wire::PacketSummary;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
@@ -36,6 +39,11 @@ pub struct EngineConfig {
 
 pub struct Engine {
     table: SocketTable,
+    /// Sockets the kernel logged with their process: the answer for flows /proc missed.
+    socket_log: SocketLog,
+    /// Times the socket log told something new; with the table's generation it makes
+    /// the version that "given up on" states are checked against.
+    log_updates: u64,
     flows: FlowCache,
     pending: PendingRing<PacketSummary>,
     ledger: Ledger,
@@ -75,6 +83,8 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine {
             table: SocketTable::empty(LocalAddrs::new(config.local_addrs)),
+            socket_log: SocketLog::default(),
+            log_updates: 0,
             flows: FlowCache::default(),
             pending: PendingRing::new(config.pending_capacity),
             ledger: Ledger::new(config.start, config.series_buckets),
@@ -136,6 +146,39 @@ impl Engine {
         }
     }
 
+    /// Adds sockets the kernel logged and, if they told something new, retries every
+    /// parked packet: a flow whose socket closed before /proc was read is known now.
+    pub fn apply_socket_log(&mut self, sockets: Vec<LoggedSocket>) {
+        let mut news = false;
+        for s in sockets {
+            news |= self.socket_log.add(s);
+        }
+        if !news {
+            return;
+        }
+        self.log_updates += 1;
+        let parked: Vec<PacketSummary> = self.pending.drain().collect();
+        for p in parked {
+            let Some((sides, both)) = self.sides(&p) else {
+                self.not_local(&p);
+                continue;
+            };
+            let mut charges = [None, None];
+            for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+                *slot = match self.flows.get(&key) {
+                    Some(FlowState::Pending { .. }) => self.resolve(key).map(Charge::Flow),
+                    _ => self.charge_now(key),
+                };
+            }
+            if sides.iter().flatten().count() == charges.iter().flatten().count() {
+                self.charge(&p, &sides, &charges, both);
+            } else {
+                // Same count as drained: re-parking evicts nothing.
+                self.park(p);
+            }
+        }
+    }
+
     /// A scan the engine wants, each kind at most once per socket table.
     pub fn take_rescan_request(&mut self) -> Option<RescanRequest> {
         if self.early_wanted && !self.asked.0 {
@@ -171,6 +214,12 @@ impl Engine {
             flows: self.flows.len(),
             unreadable_processes: self.table.unreadable_processes,
         }
+    }
+
+    /// What "given up on" is checked against: it changes with every scan and with
+    /// every socket-log update that told something new.
+    fn version(&self) -> u64 {
+        self.table.generation + self.log_updates
     }
 
     pub fn pending_len(&self) -> usize {
@@ -228,7 +277,7 @@ impl Engine {
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
-            }) if checked_gen == self.table.generation => Some(Charge::Unattributed(reason)),
+            }) if checked_gen == self.version() => Some(Charge::Unattributed(reason)),
             // Given up on under an older table: look once more in this one.
             Some(FlowState::Unowned { .. }) => Some(self.resolve_or_give_up(key)),
             None => match self.resolve(key) {
@@ -255,7 +304,7 @@ impl Engine {
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
-            }) if checked_gen == self.table.generation => Charge::Unattributed(reason),
+            }) if checked_gen == self.version() => Charge::Unattributed(reason),
             Some(FlowState::Unowned { .. }) => self.resolve_or_give_up(key),
             Some(FlowState::Pending {
                 misses,
@@ -270,7 +319,7 @@ impl Engine {
             return Charge::Flow(flow);
         }
         let reason = self.miss_reason(key);
-        if last_miss_gen != self.table.generation {
+        if last_miss_gen != self.version() {
             self.note_miss(key, reason, misses + 1);
         }
         Charge::Unattributed(reason)
@@ -287,7 +336,7 @@ impl Engine {
                     key,
                     FlowState::Unowned {
                         reason,
-                        checked_gen: self.table.generation,
+                        checked_gen: self.version(),
                     },
                 );
                 Charge::Unattributed(reason)
@@ -308,24 +357,24 @@ impl Engine {
             key,
             FlowState::Unowned {
                 reason: Unattributed::NotLocal,
-                checked_gen: self.table.generation,
+                checked_gen: self.version(),
             },
         );
         self.ledger
             .add_unattributed(Unattributed::NotLocal, u64::from(p.ip_len));
     }
 
-    /// Looks the flow up in the current table; on success caches its ledger index.
+    /// Looks the flow up in the current table, else in the socket log; on success
+    /// caches its ledger index.
     fn resolve(&mut self, key: FlowKey) -> Option<u32> {
-        match self.table.lookup(&key) {
-            Lookup::Owned(info, quality) => {
-                let owner = self.ledger.owner(&info);
-                let flow = self.ledger.open_flow(owner, quality, key);
-                self.flows.set(key, FlowState::Known { flow });
-                Some(flow)
-            }
-            Lookup::Unowned(_) => None,
-        }
+        let (info, quality) = match self.table.lookup(&key) {
+            Lookup::Owned(info, quality) => (info, quality),
+            Lookup::Unowned(_) => (self.socket_log.lookup(&key)?, MatchQuality::SocketLog),
+        };
+        let owner = self.ledger.owner(&info);
+        let flow = self.ledger.open_flow(owner, quality, key);
+        self.flows.set(key, FlowState::Known { flow });
+        Some(flow)
     }
 
     /// After a scan has missed the flow's own socket: the process listening on its
@@ -375,7 +424,7 @@ impl Engine {
     /// Records an authoritative miss (at most one per table generation); after
     /// [`MAX_PENDING_MISSES`] the flow's packets stop waiting.
     fn note_miss(&mut self, key: FlowKey, reason: Unattributed, misses: u8) {
-        let generation = self.table.generation;
+        let generation = self.version();
         let state = if misses >= MAX_PENDING_MISSES {
             FlowState::Unowned {
                 reason,
@@ -408,8 +457,8 @@ pub struct Finished {
 mod tests {
     use super::*;
     use crate::attrib::{ScanResult, SocketRow};
-    use crate::model::{MatchQuality, ProcessInfo, Proto};
-    use crate::report::{CaptureFacts, Dropped, Ranking, Report, SortKey};
+    use crate::model::{ProcessInfo, Proto};
+    use crate::report::{CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey};
 
     const HOST: &str = "198.18.0.1";
 
@@ -485,6 +534,7 @@ mod tests {
             filter: None,
             captured,
             dropped: Dropped::default(),
+            socket_log: SocketLogStatus::off(),
             warnings: vec![],
         };
         Report::build(
@@ -552,6 +602,70 @@ mod tests {
         assert_eq!(e.pending_len(), 0);
         let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (0, 100));
+    }
+
+    fn logged(pid: u32, proto: Proto, local: &str, remote: &str) -> LoggedSocket {
+        LoggedSocket {
+            proto,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            owner: std::sync::Arc::new(process(pid)),
+        }
+    }
+
+    #[test]
+    fn parked_packets_go_to_the_process_the_socket_log_names() {
+        let mut e = engine(16);
+        e.apply_scan(scan(1, ms(0), &[]));
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(10)));
+        e.packet(&pkt(Proto::Tcp, conn.1, conn.0, 60, ms(11)));
+        assert_eq!(e.pending_len(), 2);
+        // A socket of someone else tells nothing about these packets.
+        e.apply_socket_log(vec![logged(7, Proto::Tcp, "198.18.0.1:5001", conn.1)]);
+        assert_eq!(e.pending_len(), 2);
+        e.apply_socket_log(vec![logged(42, Proto::Tcp, conn.0, conn.1)]);
+        assert_eq!(e.pending_len(), 0);
+        // Later packets of the flow need no scan.
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 40, ms(12)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 42), (60, 140));
+        let p = f.ledger.processes().iter().find(|p| p.info.key.pid == 42);
+        assert_eq!(p.unwrap().matched_by, [MatchQuality::SocketLog]);
+        let r = report(&f, Counter::default());
+        assert_eq!(r.summary.unattributed.bytes, 0);
+    }
+
+    #[test]
+    fn a_flow_given_up_on_is_attributed_once_the_log_knows_it() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:4000", "198.18.0.2:53");
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 60, ms(10)));
+        e.apply_scan(scan(1, ms(20), &[]));
+        assert_eq!(e.pending_len(), 0, "a scan after it missed it");
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 70, ms(40)));
+        e.apply_scan(scan(2, ms(50), &[]));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 80, ms(60)));
+        assert_eq!(e.pending_len(), 0, "two misses: given up, not parked");
+        // An unconnected socket: logged by its bound port only.
+        e.apply_socket_log(vec![logged(9, Proto::Udp, "0.0.0.0:4000", "0.0.0.0:0")]);
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 90, ms(70)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 9), (0, 90), "charged from the log's news on");
+        let r = report(&f, Counter::default());
+        assert_eq!(r.summary.unattributed.bytes, 210);
+    }
+
+    #[test]
+    fn proc_wins_over_the_socket_log_when_both_know_the_socket() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.apply_socket_log(vec![logged(7, Proto::Tcp, conn.0, conn.1)]);
+        e.apply_scan(scan(1, ms(0), &[(42, Proto::Tcp, conn.0, conn.1)]));
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(10)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 42), (0, 100));
+        assert_eq!(bytes_of(&f, 7), (0, 0));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum Error {
     ReportLost(String),
     #[error("capture on `{iface}` failed: {message}")]
     Capture { iface: String, message: String },
+    #[error("the kernel socket log (--ebpf on) could not be loaded: {0}")]
+    SocketLog(String),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -57,7 +59,9 @@ impl Error {
             | Error::BadFilter { .. }
             | Error::Output { .. } => EXIT_USAGE,
             Error::Privileges { .. } => EXIT_PRIVILEGES,
-            Error::Capture { .. } | Error::ReportLost(_) | Error::Io(_) => EXIT_RUNTIME,
+            Error::Capture { .. } | Error::ReportLost(_) | Error::SocketLog(_) | Error::Io(_) => {
+                EXIT_RUNTIME
+            }
         }
     }
 }

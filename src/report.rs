@@ -65,6 +65,49 @@ pub struct Summary {
     pub processes_seen: usize,
     pub flows_seen: usize,
     pub socket_scans: u32,
+    /// What attributed traffic: `proc` always, `socket_log` when the kernel socket log
+    /// was active.
+    pub attribution_sources: Vec<&'static str>,
+    pub socket_log: SocketLogStatus,
+}
+
+/// The kernel socket log (eBPF) during the capture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SocketLogStatus {
+    /// `active`, `off` (`--ebpf off`) or `unavailable` (it could not be loaded).
+    pub state: &'static str,
+    /// Why it is unavailable, as the kernel said.
+    pub reason: Option<String>,
+    /// The tracepoints it was attached to.
+    pub hooks: Vec<String>,
+    /// Socket records read (one per socket and process that used it).
+    pub records: u64,
+    /// Records the kernel dropped because netflow read too slowly.
+    pub lost: u64,
+}
+
+impl SocketLogStatus {
+    pub fn off() -> SocketLogStatus {
+        SocketLogStatus {
+            state: "off",
+            reason: None,
+            hooks: Vec::new(),
+            records: 0,
+            lost: 0,
+        }
+    }
+
+    pub fn unavailable(reason: String) -> SocketLogStatus {
+        SocketLogStatus {
+            state: "unavailable",
+            reason: Some(reason),
+            ..SocketLogStatus::off()
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.state == "active"
+    }
 }
 
 /// One interface's view of the capture window.
@@ -241,6 +284,7 @@ pub struct CaptureFacts {
     pub filter: Option<String>,
     pub captured: Counter,
     pub dropped: Dropped,
+    pub socket_log: SocketLogStatus,
     pub warnings: Vec<String>,
 }
 
@@ -319,6 +363,12 @@ impl Report {
                 processes_seen: order.len(),
                 flows_seen: finished.flows,
                 socket_scans: finished.scans,
+                attribution_sources: if facts.socket_log.is_active() {
+                    vec!["proc", "socket_log"]
+                } else {
+                    vec!["proc"]
+                },
+                socket_log: facts.socket_log,
             },
             processes,
             other_processes: other,
@@ -478,6 +528,7 @@ mod tests {
             filter: None,
             captured: Counter::default(),
             dropped: Dropped::default(),
+            socket_log: SocketLogStatus::off(),
             warnings: vec![],
         }
     }

@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Which processes on this host are moving the most network traffic?
 ///
 /// netflow captures packets for a bounded time, charges each one to the process that
-/// owns its socket (from /proc), and prints a ranked report as a table, JSON or CSV.
+/// owns its socket (from /proc, and from a kernel socket log for sockets too
+/// short-lived for /proc), and prints a ranked report as a table, JSON or CSV.
 #[derive(Debug, Parser)]
 #[command(name = "netflow", version, propagate_version = true)]
 pub struct Cli {
@@ -84,6 +85,13 @@ pub struct SnapshotArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// The kernel socket log (eBPF): records which process used each socket as it
+    /// happens, so connections and processes too short-lived for /proc are attributed.
+    /// `auto` uses it when the kernel and privileges allow (root, or CAP_BPF and
+    /// CAP_PERFMON) and says in the report when it could not; `on` fails instead.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = EbpfArg::Auto)]
+    pub ebpf: EbpfArg,
+
     /// Kernel capture buffer per interface, in MiB (libpcap's 2 MiB default drops
     /// packets in bursts).
     #[arg(long, value_name = "MIB", default_value_t = 64,
@@ -117,6 +125,13 @@ pub enum FormatArg {
     Csv,
     /// Prometheus text format, for node_exporter's textfile collector.
     Prometheus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EbpfArg {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

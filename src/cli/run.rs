@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{
-    Cli, Command, FormatArg, InterfacesArgs, InterfacesFormat, SnapshotArgs, SortArg,
+    Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, SnapshotArgs, SortArg,
 };
 use crate::error::Error;
 use crate::os::capture::CaptureSettings;
@@ -15,7 +15,7 @@ use crate::os::cgroup::{self, Limits};
 use crate::os::interfaces::{self, Interface};
 use crate::os::output::ReportFile;
 use crate::os::{pcap_out, privileges, signals};
-use crate::pipeline::{self, PcapTarget, Progress, SnapshotConfig};
+use crate::pipeline::{self, PcapTarget, Progress, SnapshotConfig, SocketLogMode};
 use crate::render::{self, Format};
 use crate::report::{Ranking, SortKey};
 
@@ -68,6 +68,11 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
                 SortArg::Out => SortKey::Out,
             },
             top: args.top,
+        },
+        socket_log: match args.ebpf {
+            EbpfArg::Auto => SocketLogMode::Auto,
+            EbpfArg::On => SocketLogMode::On,
+            EbpfArg::Off => SocketLogMode::Off,
         },
     };
     let mut prepared = pipeline::prepare(config)?;

@@ -75,6 +75,9 @@ pub enum MatchQuality {
     /// The flow's own socket was gone or not yet accepted when /proc was read: charged
     /// to the process listening on its local TCP port.
     Listener,
+    /// /proc could not resolve the flow (the socket or its process was gone when it was
+    /// read); the kernel socket log recorded the process that used the socket.
+    SocketLog,
 }
 
 impl MatchQuality {
@@ -85,6 +88,7 @@ impl MatchQuality {
             MatchQuality::BoundUdp => "bound_udp",
             MatchQuality::SharedParent => "shared_parent",
             MatchQuality::Listener => "listener",
+            MatchQuality::SocketLog => "socket_log",
         }
     }
 }

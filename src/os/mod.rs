@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod cgroup;
+pub mod ebpf;
 pub mod interfaces;
 pub mod output;
 pub mod pcap_out;

@@ -194,29 +194,48 @@ impl ProcScanner {
         if let Some(known) = self.known.get(&key) {
             return Some(known.clone());
         }
-        let cmdline = fs::read(dir.join("cmdline"))
-            .map(|raw| join_cmdline(&raw))
-            .unwrap_or_default();
-        let uid = fs::read_to_string(dir.join("status"))
-            .ok()
-            .and_then(|s| real_uid(&s));
-        let cgroup = fs::read_to_string(dir.join("cgroup"))
-            .map(|s| cgroup_path(&s))
-            .unwrap_or_default();
-        Some(ProcessInfo {
-            key,
-            ppid: u32::try_from(stat.ppid).unwrap_or(0),
-            name: stat.comm,
-            cmdline,
-            exe: fs::read_link(dir.join("exe"))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            uid,
-            user: uid.map(|u| self.users.name(u)).unwrap_or_default(),
-            netns: ns_inode(&dir).unwrap_or(0),
-            cgroup: cgroup.clone(),
-            container_id: container_id(&cgroup),
-        })
+        Some(process_details(&dir, key, stat, &self.users))
+    }
+}
+
+/// The kernel's clock ticks per second, the unit of `/proc/PID/stat` start times.
+pub fn ticks_per_second() -> u64 {
+    procfs::ticks_per_second()
+}
+
+/// A process's details, if `pid` under `root` is still the process that started at
+/// `start_time` (clock ticks since boot); `None` once it exited or its pid was reused.
+pub fn read_process(root: &Path, pid: u32, start_time: u64, users: &Users) -> Option<ProcessInfo> {
+    let dir = root.join(pid.to_string());
+    let stat = Stat::from_file(dir.join("stat")).ok()?;
+    let key = ProcessKey { pid, start_time };
+    (stat.starttime == start_time).then(|| process_details(&dir, key, stat, users))
+}
+
+/// Everything a report says about a process, from its /proc directory.
+fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> ProcessInfo {
+    let cmdline = fs::read(dir.join("cmdline"))
+        .map(|raw| join_cmdline(&raw))
+        .unwrap_or_default();
+    let uid = fs::read_to_string(dir.join("status"))
+        .ok()
+        .and_then(|s| real_uid(&s));
+    let cgroup = fs::read_to_string(dir.join("cgroup"))
+        .map(|s| cgroup_path(&s))
+        .unwrap_or_default();
+    ProcessInfo {
+        key,
+        ppid: u32::try_from(stat.ppid).unwrap_or(0),
+        name: stat.comm,
+        cmdline,
+        exe: fs::read_link(dir.join("exe"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        uid,
+        user: uid.map(|u| users.name(u)).unwrap_or_default(),
+        netns: ns_inode(dir).unwrap_or(0),
+        cgroup: cgroup.clone(),
+        container_id: container_id(&cgroup),
     }
 }
 

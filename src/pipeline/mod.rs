@@ -10,6 +10,7 @@
 
 mod intake;
 mod rescan;
+mod socklog;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -22,15 +23,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use intake::{CaptureTally, Intake};
 pub use rescan::Control;
 
-use crate::attrib::SocketTable;
+use crate::attrib::{LoggedSocket, SocketTable};
 use crate::engine::{Engine, EngineConfig, RescanRequest};
 use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
+use crate::os::ebpf::SocketLogProbe;
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::pcapng;
 use crate::os::procfs::{self, ProcScanner};
-use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report};
+use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report, SocketLogStatus};
 use crate::wire::PacketSummary;
 
 /// What flows from the capture and rescan threads to the engine thread.
@@ -38,6 +40,18 @@ pub enum Event {
     /// Up to [`intake::BATCH`] packets from one capture thread, in capture order.
     Packets(Vec<PacketSummary>),
     Scan(Box<SocketTable>),
+    /// Sockets the kernel logged, with their processes.
+    SocketLog(Vec<LoggedSocket>),
+}
+
+/// Whether to load the kernel socket log (`--ebpf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketLogMode {
+    /// Load it if the kernel and privileges allow; else /proc only, said in the report.
+    Auto,
+    /// Load it or fail.
+    On,
+    Off,
 }
 
 /// A validated snapshot request. Building one cannot fail; [`prepare`] checks it
@@ -56,6 +70,7 @@ pub struct SnapshotConfig {
     /// are open.
     pub pcap: Option<PcapTarget>,
     pub ranking: Ranking,
+    pub socket_log: SocketLogMode,
 }
 
 /// Where `-w` packets go.
@@ -73,6 +88,8 @@ pub struct Prepared {
     config: SnapshotConfig,
     captures: Vec<OpenCapture>,
     self_limits: Vec<String>,
+    probe: Option<SocketLogProbe>,
+    socket_log: SocketLogStatus,
 }
 
 /// Opens every capture handle. Fails before any packet is read.
@@ -90,10 +107,27 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
             )));
         }
     }
+    let (probe, socket_log) = match config.socket_log {
+        SocketLogMode::Off => (None, SocketLogStatus::off()),
+        mode => match SocketLogProbe::load() {
+            Ok(probe) => {
+                let status = SocketLogStatus {
+                    state: "active",
+                    hooks: probe.hooks.iter().map(|h| h.to_string()).collect(),
+                    ..SocketLogStatus::off()
+                };
+                (Some(probe), status)
+            }
+            Err(e) if mode == SocketLogMode::On => return Err(Error::SocketLog(e)),
+            Err(e) => (None, SocketLogStatus::unavailable(e)),
+        },
+    };
     Ok(Prepared {
         config,
         captures,
         self_limits: Vec::new(),
+        probe,
+        socket_log,
     })
 }
 
@@ -127,6 +161,8 @@ impl Prepared {
             config,
             captures,
             self_limits,
+            probe,
+            mut socket_log,
         } = self;
         let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
         let start_wall = SystemTime::now();
@@ -153,6 +189,14 @@ impl Prepared {
             let events_tx = events_tx.clone();
             let interval = config.rescan_interval;
             move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
+        });
+        let socklog_stop = Arc::new(AtomicBool::new(false));
+        let socklog_thread = probe.map(|probe| {
+            let events_tx = events_tx.clone();
+            let stop = socklog_stop.clone();
+            spawn("netflow-socklog", move || {
+                socklog::run(probe, stop, events_tx)
+            })
         });
 
         let link = captures[0].link;
@@ -240,8 +284,20 @@ impl Prepared {
             kernel.if_dropped += t_kernel.if_dropped;
             warnings.extend(failure);
         }
-        // Every packet is queued before the final scan is requested, so the engine sees
-        // the final scan after the last packet.
+        // Every packet and every socket record is queued before the final scan is
+        // requested, so the engine sees the final scan after them.
+        socklog_stop.store(true, Ordering::Release);
+        if let Some(t) = socklog_thread {
+            let tally = t.join().expect("socket log thread panicked");
+            socket_log.records = tally.records;
+            socket_log.lost = tally.lost;
+            if tally.lost > 0 {
+                warnings.push(format!(
+                    "the kernel socket log dropped {} records (netflow read too slowly); their sockets fell back to /proc",
+                    tally.lost
+                ));
+            }
+        }
         let _ = control_tx.send(Control::Final);
         drop(control_tx);
         rescan_thread.join().expect("rescan thread panicked");
@@ -285,6 +341,7 @@ impl Prepared {
                 kernel_packets: kernel.dropped,
                 interface_packets: kernel.if_dropped,
             },
+            socket_log,
             warnings,
         };
         Report::build(&finished, facts, config.ranking)
@@ -305,6 +362,7 @@ fn run_engine(mut engine: Engine, events: Receiver<Event>, control: SyncSender<C
                 }
             }
             Event::Scan(table) => engine.apply_scan(*table),
+            Event::SocketLog(sockets) => engine.apply_socket_log(sockets),
         }
         // The engine asks each kind once per table, so the channel never fills.
         match engine.take_rescan_request() {

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use crate::model::{Counter, DirCounters, MatchQuality, Proto, Unattributed};
 use crate::report::{
-    CounterDelta, Dropped, InterfaceStats, OtherProcesses, PeerRow, ProcessRow, Report, Summary,
-    BYTE_CONVENTION,
+    CounterDelta, Dropped, InterfaceStats, OtherProcesses, PeerRow, ProcessRow, Report,
+    SocketLogStatus, Summary, BYTE_CONVENTION,
 };
 
 pub fn sample_report() -> Report {
@@ -83,6 +83,14 @@ pub fn sample_report() -> Report {
             processes_seen: 2,
             flows_seen: 4,
             socket_scans: 11,
+            attribution_sources: vec!["proc", "socket_log"],
+            socket_log: SocketLogStatus {
+                state: "active",
+                reason: None,
+                hooks: vec!["inet_sock_set_state".into(), "sock_send_length".into()],
+                records: 57,
+                lost: 0,
+            },
         },
         processes: vec![
             ProcessRow {

@@ -2,7 +2,7 @@ use std::io::{self, Write};
 
 use super::human_bytes;
 use crate::model::Counter;
-use crate::report::Report;
+use crate::report::{Report, SocketLogStatus};
 
 /// The whole table fits a 100-column terminal; COMMAND takes what is left.
 const WIDTH: usize = 100;
@@ -120,10 +120,28 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for limit in &s.self_limits {
         writeln!(out, "{:<13}{}", "self-limit", clip(limit, WIDTH - 13))?;
     }
+    writeln!(
+        out,
+        "{:<13}{}",
+        "sources",
+        clip(&sources(&s.socket_log), WIDTH - 13)
+    )?;
     for w in &report.warnings {
         writeln!(out, "warning: {w}")?;
     }
     Ok(())
+}
+
+/// Where attribution came from, in words.
+fn sources(log: &SocketLogStatus) -> String {
+    match (log.state, &log.reason) {
+        ("active", _) => format!(
+            "/proc and the kernel socket log ({} sockets logged)",
+            log.records
+        ),
+        (_, Some(reason)) => format!("/proc only; the kernel socket log is unavailable: {reason}"),
+        (state, None) => format!("/proc only (kernel socket log {state})"),
+    }
 }
 
 fn totals_line(out: &mut dyn Write, label: &str, c: Counter) -> io::Result<()> {
@@ -199,6 +217,7 @@ unattributed                           8 packets       440B
              not_ip                    5 packets       140B
 dropped      0 packets by netflow's queue, 4 by the kernel, 0 by the interface
 interface    eth0             captured 1.0MiB of the 1.0MiB it carried (99.2%)
+sources      /proc and the kernel socket log (57 sockets logged)
 ";
         assert_eq!(text, expected);
     }

@@ -1,0 +1,207 @@
+//! The kernel socket log as a lookup: which process used a socket, by flow.
+//!
+//! Fed by `os::ebpf` (records made in the process's own context, kept after the socket
+//! closed); consulted for flows that /proc cannot resolve. Bounded: two generations of
+//! at most [`GENERATION_CAP`] sockets each, the older dropped whole when the newer fills,
+//! so recently logged sockets are always kept.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::model::{FlowKey, ProcessInfo, Proto};
+
+/// Sockets per generation: two generations hold at most twice this.
+pub const GENERATION_CAP: usize = 131_072;
+
+/// One socket as the kernel logged it: the tuple it had when the process used it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedSocket {
+    pub proto: Proto,
+    pub local: SocketAddr,
+    /// Port 0 for an unconnected UDP socket (it talks to many peers).
+    pub remote: SocketAddr,
+    pub owner: Arc<ProcessInfo>,
+}
+
+#[derive(Default)]
+struct Generation {
+    connected: HashMap<FlowKey, Arc<ProcessInfo>, foldhash::fast::RandomState>,
+    /// Unconnected UDP sockets by (local address, possibly unspecified) and port.
+    bound_udp: HashMap<SocketAddr, Arc<ProcessInfo>, foldhash::fast::RandomState>,
+}
+
+impl Generation {
+    fn len(&self) -> usize {
+        self.connected.len() + self.bound_udp.len()
+    }
+
+    fn connected(&self, key: &FlowKey) -> Option<&Arc<ProcessInfo>> {
+        self.connected.get(key)
+    }
+
+    fn bound(&self, local: &SocketAddr) -> Option<&Arc<ProcessInfo>> {
+        self.bound_udp.get(local)
+    }
+}
+
+/// The sockets the kernel logged, newest first.
+#[derive(Default)]
+pub struct SocketLog {
+    current: Generation,
+    previous: Generation,
+    /// Sockets ever added (for the report).
+    added: u64,
+}
+
+impl SocketLog {
+    /// Adds a logged socket. Returns whether it told something new (a socket not
+    /// known, or known with another owner).
+    pub fn add(&mut self, s: LoggedSocket) -> bool {
+        if self.current.len() >= GENERATION_CAP {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.added += 1;
+        let key = FlowKey::new(s.proto, s.local, s.remote);
+        let previous = if s.remote.port() == 0 {
+            if s.proto != Proto::Udp {
+                return false; // a TCP socket is only logged once connected
+            }
+            self.current.bound_udp.insert(key.local, s.owner.clone())
+        } else {
+            self.current.connected.insert(key, s.owner.clone())
+        };
+        previous.is_none_or(|p| p.key != s.owner.key)
+    }
+
+    /// The process that used the flow's socket: the exact tuple, else (UDP) the socket
+    /// bound to its local address or to a wildcard covering it.
+    pub fn lookup(&self, flow: &FlowKey) -> Option<Arc<ProcessInfo>> {
+        let gens = [&self.current, &self.previous];
+        if let Some(owner) = gens.iter().find_map(|g| g.connected(flow)) {
+            return Some(owner.clone());
+        }
+        if flow.proto != Proto::Udp {
+            return None;
+        }
+        let port = flow.local.port();
+        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+        // `::` receives IPv4 too (dual-stack); `0.0.0.0` never receives IPv6.
+        let wildcards: &[SocketAddr] = if flow.local.is_ipv4() {
+            &[any_v4, any_v6]
+        } else {
+            &[any_v6]
+        };
+        std::iter::once(&flow.local)
+            .chain(wildcards)
+            .find_map(|at| gens.iter().find_map(|g| g.bound(at)))
+            .cloned()
+    }
+
+    /// Sockets logged so far, repeats included.
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged(proto: Proto, local: &str, remote: &str, pid: u32) -> LoggedSocket {
+        LoggedSocket {
+            proto,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            owner: Arc::new(ProcessInfo::sample(pid, 1, "client")),
+        }
+    }
+
+    fn flow(proto: Proto, local: &str, remote: &str) -> FlowKey {
+        FlowKey::new(proto, local.parse().unwrap(), remote.parse().unwrap())
+    }
+
+    fn owner_pid(log: &SocketLog, f: FlowKey) -> Option<u32> {
+        log.lookup(&f).map(|o| o.key.pid)
+    }
+
+    #[test]
+    fn connected_sockets_match_by_their_tuple_only() {
+        let mut log = SocketLog::default();
+        assert!(log.add(logged(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:80", 7)));
+        let f = flow(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+        assert_eq!(owner_pid(&log, f), Some(7));
+        let other = flow(Proto::Tcp, "10.0.0.1:40001", "10.0.0.2:80");
+        assert_eq!(owner_pid(&log, other), None);
+    }
+
+    #[test]
+    fn unconnected_udp_matches_by_local_port_through_wildcards() {
+        let mut log = SocketLog::default();
+        log.add(logged(Proto::Udp, "0.0.0.0:5353", "0.0.0.0:0", 8));
+        log.add(logged(Proto::Udp, "[::]:6000", "[::]:0", 9));
+        let v4 = flow(Proto::Udp, "10.0.0.1:5353", "10.0.0.2:53");
+        assert_eq!(owner_pid(&log, v4), Some(8));
+        // A dual-stack socket receives IPv4 too.
+        let mapped = flow(Proto::Udp, "10.0.0.1:6000", "10.0.0.2:53");
+        assert_eq!(owner_pid(&log, mapped), Some(9));
+        // An IPv4 wildcard never covers IPv6.
+        let v6 = flow(Proto::Udp, "[fd00::1]:5353", "[fd00::2]:53");
+        assert_eq!(owner_pid(&log, v6), None);
+        // TCP never matches by port alone.
+        let tcp = flow(Proto::Tcp, "10.0.0.1:5353", "10.0.0.2:53");
+        assert_eq!(owner_pid(&log, tcp), None);
+    }
+
+    #[test]
+    fn v4_mapped_tuples_match_plain_ipv4_packets() {
+        let mut log = SocketLog::default();
+        log.add(logged(
+            Proto::Tcp,
+            "[::ffff:10.0.0.1]:40000",
+            "[::ffff:10.0.0.2]:80",
+            7,
+        ));
+        let f = flow(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
+        assert_eq!(owner_pid(&log, f), Some(7));
+    }
+
+    #[test]
+    fn a_repeat_tells_nothing_new_but_a_new_owner_does() {
+        let mut log = SocketLog::default();
+        assert!(log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 7)));
+        assert!(!log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 7)));
+        assert!(log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 8)));
+        assert_eq!(log.added(), 3);
+    }
+
+    #[test]
+    fn the_log_stays_bounded_and_keeps_the_newest_sockets() {
+        let mut log = SocketLog::default();
+        let total = GENERATION_CAP * 2 + 10;
+        for i in 0..total {
+            let local = format!(
+                "10.0.{}.{}:{}",
+                i >> 16 & 0xff,
+                i >> 8 & 0xff,
+                1000 + (i & 0xff)
+            );
+            log.add(logged(Proto::Tcp, &local, "10.9.9.9:80", 1));
+        }
+        assert!(log.current.len() + log.previous.len() <= GENERATION_CAP * 2);
+        let newest = total - 1;
+        let local = format!(
+            "10.0.{}.{}:{}",
+            newest >> 16 & 0xff,
+            newest >> 8 & 0xff,
+            1000 + (newest & 0xff)
+        );
+        assert!(log
+            .lookup(&flow(Proto::Tcp, &local, "10.9.9.9:80"))
+            .is_some());
+        assert!(log
+            .lookup(&flow(Proto::Tcp, "10.0.0.0:1000", "10.9.9.9:80"))
+            .is_none());
+    }
+}
