@@ -16,9 +16,10 @@ use crate::attrib::{
     SocketLog, SocketTable,
 };
 use crate::model::{
-    Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
+    canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
 };
 use crate::wire::PacketSummary;
+use std::net::IpAddr;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
 /// packets stop waiting in the retry ring. Two covers a socket accepted just after a
@@ -35,7 +36,13 @@ pub struct EngineConfig {
     pub pending_capacity: usize,
     /// The host's addresses until the first scan brings its own.
     pub local_addrs: Vec<std::net::IpAddr>,
+    /// netflow's own network namespace, for the socket log's wildcard sockets.
+    pub own_netns: u64,
 }
+
+/// Addresses the socket log may add to the local ones (containers' sockets) before
+/// a scan reads their namespaces.
+const MAX_LEARNED_ADDRS: usize = 4_096;
 
 pub struct Engine {
     table: SocketTable,
@@ -44,6 +51,9 @@ pub struct Engine {
     /// Times the socket log told something new; with the table's generation it makes
     /// the version that "given up on" states are checked against.
     log_updates: u64,
+    /// Addresses of sockets the log saw in other namespaces (a container's): local
+    /// too, kept across scans (which may not have read that namespace yet).
+    learned_local: Vec<IpAddr>,
     flows: FlowCache,
     pending: PendingRing<PacketSummary>,
     ledger: Ledger,
@@ -83,8 +93,9 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine {
             table: SocketTable::empty(LocalAddrs::new(config.local_addrs)),
-            socket_log: SocketLog::default(),
+            socket_log: SocketLog::new(config.own_netns),
             log_updates: 0,
+            learned_local: Vec::new(),
             flows: FlowCache::default(),
             pending: PendingRing::new(config.pending_capacity),
             ledger: Ledger::new(config.start, config.series_buckets),
@@ -125,6 +136,9 @@ impl Engine {
     /// container's).
     pub fn apply_scan(&mut self, table: SocketTable) {
         self.table = table;
+        if !self.learned_local.is_empty() {
+            self.table.local = self.table.local.with(self.learned_local.iter().copied());
+        }
         self.scans += 1;
         (self.early_wanted, self.stale_wanted, self.asked) = (false, false, (false, false));
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
@@ -150,8 +164,24 @@ impl Engine {
     /// parked packet: a flow whose socket closed before /proc was read is known now.
     pub fn apply_socket_log(&mut self, sockets: Vec<LoggedSocket>) {
         let mut news = false;
+        let learned_before = self.learned_local.len();
         for s in sockets {
+            let ip = canonical_ip(s.local.ip());
+            if !ip.is_unspecified()
+                && !self.table.local.contains(ip)
+                && self.learned_local.len() < MAX_LEARNED_ADDRS
+            {
+                self.learned_local.push(ip);
+            }
             news |= self.socket_log.add(s);
+        }
+        if self.learned_local.len() > learned_before {
+            // A socket in a namespace no scan has read: its address is this host's,
+            // and a scan will bring that namespace's details.
+            let new = &self.learned_local[learned_before..];
+            self.table.local = self.table.local.with(new.iter().copied());
+            self.early_wanted = true;
+            news = true;
         }
         if !news {
             return;
@@ -472,6 +502,7 @@ mod tests {
             series_buckets: 10,
             pending_capacity: pending,
             local_addrs: vec![HOST.parse().unwrap()],
+            own_netns: 1,
         })
     }
 
@@ -609,6 +640,7 @@ mod tests {
             proto,
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
+            netns: 1,
             owner: std::sync::Arc::new(process(pid)),
         }
     }
@@ -654,6 +686,27 @@ mod tests {
         assert_eq!(bytes_of(&f, 9), (0, 90), "charged from the log's news on");
         let r = report(&f, Counter::default());
         assert_eq!(r.summary.unattributed.bytes, 210);
+    }
+
+    #[test]
+    fn a_container_socket_in_the_log_makes_its_address_local() {
+        let mut e = engine(16);
+        e.apply_scan(scan(1, ms(0), &[]));
+        let (client, server) = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.apply_socket_log(vec![logged(42, Proto::Tcp, client, server)]);
+        assert_eq!(e.take_rescan_request(), None, "nothing new about addresses");
+        let mut container = logged(43, Proto::Tcp, server, client);
+        container.netns = 2;
+        e.apply_socket_log(vec![container]);
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Early));
+        e.packet(&pkt(Proto::Tcp, client, server, 100, ms(10)));
+        // A scan that has not read the container's namespace keeps the address local.
+        e.apply_scan(scan(2, ms(20), &[]));
+        e.packet(&pkt(Proto::Tcp, server, client, 60, ms(30)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 42), (60, 100));
+        assert_eq!(bytes_of(&f, 43), (100, 60));
+        assert_eq!(f.both_ends.packets, 2);
     }
 
     #[test]

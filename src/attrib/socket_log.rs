@@ -21,6 +21,8 @@ pub struct LoggedSocket {
     pub local: SocketAddr,
     /// Port 0 for an unconnected UDP socket (it talks to many peers).
     pub remote: SocketAddr,
+    /// The socket's network namespace (inode number).
+    pub netns: u64,
     pub owner: Arc<ProcessInfo>,
 }
 
@@ -50,14 +52,27 @@ impl Generation {
 pub struct SocketLog {
     current: Generation,
     previous: Generation,
+    /// netflow's own network namespace: only its wildcard sockets may match by port
+    /// (another namespace's `0.0.0.0:53` says nothing about this host's port 53).
+    own_netns: u64,
     /// Sockets ever added (for the report).
     added: u64,
 }
 
 impl SocketLog {
+    pub fn new(own_netns: u64) -> SocketLog {
+        SocketLog {
+            own_netns,
+            ..SocketLog::default()
+        }
+    }
+
     /// Adds a logged socket. Returns whether it told something new (a socket not
     /// known, or known with another owner).
     pub fn add(&mut self, s: LoggedSocket) -> bool {
+        if s.local.ip().is_unspecified() && s.netns != self.own_netns {
+            return false;
+        }
         if self.current.len() >= GENERATION_CAP {
             self.previous = std::mem::take(&mut self.current);
         }
@@ -114,9 +129,12 @@ mod tests {
             proto,
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
+            netns: OWN,
             owner: Arc::new(ProcessInfo::sample(pid, 1, "client")),
         }
     }
+
+    const OWN: u64 = 4026531840;
 
     fn flow(proto: Proto, local: &str, remote: &str) -> FlowKey {
         FlowKey::new(proto, local.parse().unwrap(), remote.parse().unwrap())
@@ -128,7 +146,7 @@ mod tests {
 
     #[test]
     fn connected_sockets_match_by_their_tuple_only() {
-        let mut log = SocketLog::default();
+        let mut log = SocketLog::new(OWN);
         assert!(log.add(logged(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:80", 7)));
         let f = flow(Proto::Tcp, "10.0.0.1:40000", "10.0.0.2:80");
         assert_eq!(owner_pid(&log, f), Some(7));
@@ -138,7 +156,7 @@ mod tests {
 
     #[test]
     fn unconnected_udp_matches_by_local_port_through_wildcards() {
-        let mut log = SocketLog::default();
+        let mut log = SocketLog::new(OWN);
         log.add(logged(Proto::Udp, "0.0.0.0:5353", "0.0.0.0:0", 8));
         log.add(logged(Proto::Udp, "[::]:6000", "[::]:0", 9));
         let v4 = flow(Proto::Udp, "10.0.0.1:5353", "10.0.0.2:53");
@@ -155,8 +173,27 @@ mod tests {
     }
 
     #[test]
+    fn another_namespaces_wildcard_socket_never_matches_by_port() {
+        let mut log = SocketLog::new(OWN);
+        let mut container = logged(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 8);
+        container.netns = OWN + 1;
+        assert!(!log.add(container));
+        let mut bound = logged(Proto::Udp, "10.88.0.2:54", "0.0.0.0:0", 9);
+        bound.netns = OWN + 1;
+        assert!(log.add(bound), "its own address is its own");
+        assert_eq!(
+            owner_pid(&log, flow(Proto::Udp, "10.0.0.1:53", "10.0.0.2:9")),
+            None
+        );
+        assert_eq!(
+            owner_pid(&log, flow(Proto::Udp, "10.88.0.2:54", "10.0.0.2:9")),
+            Some(9)
+        );
+    }
+
+    #[test]
     fn v4_mapped_tuples_match_plain_ipv4_packets() {
-        let mut log = SocketLog::default();
+        let mut log = SocketLog::new(OWN);
         log.add(logged(
             Proto::Tcp,
             "[::ffff:10.0.0.1]:40000",
@@ -169,7 +206,7 @@ mod tests {
 
     #[test]
     fn a_repeat_tells_nothing_new_but_a_new_owner_does() {
-        let mut log = SocketLog::default();
+        let mut log = SocketLog::new(OWN);
         assert!(log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 7)));
         assert!(!log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 7)));
         assert!(log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 8)));
@@ -178,7 +215,7 @@ mod tests {
 
     #[test]
     fn the_log_stays_bounded_and_keeps_the_newest_sockets() {
-        let mut log = SocketLog::default();
+        let mut log = SocketLog::new(OWN);
         let total = GENERATION_CAP * 2 + 10;
         for i in 0..total {
             let local = format!(

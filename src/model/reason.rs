@@ -75,8 +75,8 @@ pub enum MatchQuality {
     /// The flow's own socket was gone or not yet accepted when /proc was read: charged
     /// to the process listening on its local TCP port.
     Listener,
-    /// /proc could not resolve the flow (the socket or its process was gone when it was
-    /// read); the kernel socket log recorded the process that used the socket.
+    /// The current /proc table could not resolve the flow (the socket was not read yet,
+    /// or already gone); the kernel socket log recorded the process that used it.
     SocketLog,
 }
 

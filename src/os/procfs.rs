@@ -198,6 +198,11 @@ impl ProcScanner {
     }
 }
 
+/// netflow's own network namespace (inode number; 0 if unreadable).
+pub fn own_netns() -> u64 {
+    ns_inode(Path::new("/proc/self")).unwrap_or(0)
+}
+
 /// The kernel's clock ticks per second, the unit of `/proc/PID/stat` start times.
 pub fn ticks_per_second() -> u64 {
     procfs::ticks_per_second()

@@ -180,6 +180,7 @@ impl Prepared {
             series_buckets: config.duration.as_secs() as usize + 2,
             pending_capacity: config.pending_capacity,
             local_addrs: local,
+            own_netns: procfs::own_netns(),
         });
         let engine_thread = spawn("netflow-engine", {
             let control_tx = control_tx.clone();

@@ -111,6 +111,7 @@ fn engine() -> Engine {
         series_buckets: 302,
         pending_capacity: 65_536,
         local_addrs: vec!["198.18.200.1".parse().unwrap()],
+        own_netns: 1,
     });
     e.apply_scan(SocketTable::build(1, scan));
     e

@@ -23,6 +23,11 @@
 //!   prefork-server <listen-addr> <workers> <connections-per-worker> <bytes-each>
 //!       binds, then forks `workers` children that share the listening socket and each
 //!       accept their share of connections; each child prints `worker <pid>`.
+//!   tcp-once <server-addr> <send-bytes>
+//!       connects, writes send-bytes, closes and exits at once: a short-lived process.
+//!   udp-storm-client <server-addr> <count> <size> <pause-ms>
+//!       `count` exchanges, each from a fresh unconnected socket (as a resolver does):
+//!       sends `size` bytes, waits up to 1 s for the reply, closes, pauses.
 //!   udp-flood <server-addr> <count> <size>
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
 //!   udp-sink <listen-addr> <seconds>
@@ -61,6 +66,8 @@ fn main() {
         "tcp-storm-server" => storm_server(addr(1), num(2), num(3)),
         "tcp-storm-client" => storm_client(addr(1), num(2), num(3), num(4)),
         "prefork-server" => prefork_server(addr(1), num(2), num(3), num(4)),
+        "tcp-once" => tcp_once(addr(1), num(2)),
+        "udp-storm-client" => udp_storm_client(addr(1), num(2), num(3), num(4)),
         "udp-flood" => udp_flood(addr(1), num(2), num(3)),
         "udp-sink" => udp_sink(addr(1), num(2)),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
@@ -127,6 +134,46 @@ fn tcp_client(server: SocketAddr, send: usize, recv: usize, exit: bool) {
     if !exit {
         linger(stream);
     }
+}
+
+fn tcp_once(server: SocketAddr, send: usize) {
+    let mut stream = TcpStream::connect_timeout(&server, TIMEOUT).expect("connect");
+    write_bytes(&mut stream, send);
+    say(format!(
+        "done sent={send} recv=0 sent_packets=0 recv_packets=0"
+    ));
+}
+
+fn udp_storm_client(server: SocketAddr, count: usize, size: usize, pause_ms: usize) {
+    say(format!("ready {server}"));
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
+    let payload = vec![b'q'; size];
+    let mut buf = vec![0u8; 65_536];
+    let (mut sent, mut recv, mut sent_packets, mut recv_packets) = (0, 0, 0, 0);
+    for _ in 0..count {
+        let socket = UdpSocket::bind(bind).expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("timeout");
+        sent += socket.send_to(&payload, server).expect("send");
+        sent_packets += 1;
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            recv += n;
+            recv_packets += 1;
+        }
+        drop(socket);
+        std::thread::sleep(Duration::from_millis(pause_ms as u64));
+    }
+    say(format!(
+        "done sent={sent} recv={recv} sent_packets={sent_packets} recv_packets={recv_packets}"
+    ));
+    linger(());
 }
 
 fn storm_server(listen: SocketAddr, connections: usize, each: usize) {

@@ -161,16 +161,20 @@ impl SocketLogProbe {
     }
 }
 
-/// The innermost cause of an aya error, which names what the kernel refused.
+/// An aya error in one line: each cause once, and what to do when the kernel said
+/// "not permitted".
 fn describe(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        msg = format!("{msg}: {s}");
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg = format!("{msg}: {text}");
+        }
         source = s.source();
     }
     if msg.contains("Operation not permitted") {
-        msg.push_str(" (needs root, or CAP_BPF and CAP_PERFMON)");
+        return "not permitted (needs root, or CAP_BPF and CAP_PERFMON)".into();
     }
     msg
 }
