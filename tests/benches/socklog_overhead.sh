@@ -75,7 +75,9 @@ series on
 bpftool prog show --json | python3 -c '
 import json, sys
 for p in json.load(sys.stdin):
-    if p.get("name", "").startswith("socklog_") and p.get("run_cnt"):
-        print(f"{p[\"name\"]:<14} {p[\"run_cnt\"]:>10} calls  {p[\"run_time_ns\"] / p[\"run_cnt\"]:7.1f} ns per call")
+    name, calls = p.get("name", ""), p.get("run_cnt", 0)
+    if name.startswith("socklog_") and calls:
+        per_call = p["run_time_ns"] / calls
+        print(f"{name:<14} {calls:>10} calls  {per_call:7.1f} ns per call")
 '
 kill -INT "$NF"; wait "$NF" || true

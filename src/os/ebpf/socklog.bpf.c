@@ -152,25 +152,53 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(lost, 1);
 }
 
-/* Logs the socket with its owner unless this process already logged it with the same
- * tuple. */
-static __always_inline void log_socket(struct sock *sk, const struct owner *o, __u8 seen_by)
+/* What decides whether a socket must be logged again: its ports and peer. Read on
+ * every call, so only these few fields (the rest of the tuple, the process and its
+ * name are read only when logging). False for anything but IPv4/IPv6. */
+static __always_inline int read_seen(struct sock *sk, struct seen_value *v)
 {
-	struct owner_record r = {};
-	struct seen_key key = {.sk = (__u64)sk, .tgid = o->tgid};
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == AF_INET) {
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(v->daddr, &d, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&v->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return 0;
+	}
+	v->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	v->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	return 1;
+}
+
+/* Logs the socket with its owner unless this process already logged it with the same
+ * tuple. `o` is NULL when the current task is the owner (read only if logging). */
+static __always_inline void log_socket(struct sock *sk, __u32 tgid, const struct owner *o,
+				       __u8 seen_by)
+{
+	struct seen_key key = {.sk = (__u64)sk, .tgid = tgid};
 	struct seen_value value = {};
 	struct seen_value *last;
+	struct owner_record r = {};
+	struct owner current = {};
 
-	if (!read_socket(sk, &r) || r.sport == 0)
+	if (!read_seen(sk, &value) || value.sport == 0)
 		return;
-	value.sport = r.sport;
-	value.dport = r.dport;
-	__builtin_memcpy(value.daddr, r.daddr, 16);
 	last = bpf_map_lookup_elem(&SEEN, &key);
 	if (last && last->sport == value.sport && last->dport == value.dport &&
 	    __builtin_memcmp(last->daddr, value.daddr, 16) == 0)
 		return;
-
+	if (!read_socket(sk, &r)) {
+		/* Not TCP/UDP (raw, SCTP...): remembered, so it costs one lookup next time. */
+		bpf_map_update_elem(&SEEN, &key, &value, BPF_ANY);
+		return;
+	}
+	if (!o) {
+		current_owner(&current);
+		o = &current;
+	}
 	r.start_boottime = o->start_boottime;
 	r.tgid = o->tgid;
 	r.ppid = o->ppid;
@@ -209,7 +237,7 @@ int socklog_state(struct bpf_raw_tracepoint_args *ctx)
 			struct owner copy = *o;
 
 			bpf_map_delete_elem(&CONNECTING, &key);
-			log_socket(sk, &copy, SEEN_CONNECT);
+			log_socket(sk, copy.tgid, &copy, SEEN_CONNECT);
 		}
 	}
 	return 0;
@@ -217,10 +245,7 @@ int socklog_state(struct bpf_raw_tracepoint_args *ctx)
 
 static __always_inline int on_message(struct bpf_raw_tracepoint_args *ctx, __u8 seen_by)
 {
-	struct owner o = {};
-
-	current_owner(&o);
-	log_socket((struct sock *)ctx->args[0], &o, seen_by);
+	log_socket((struct sock *)ctx->args[0], bpf_get_current_pid_tgid() >> 32, NULL, seen_by);
 	return 0;
 }
 
