@@ -115,7 +115,7 @@ impl OpenCapture {
                 }
             }
         }
-        sink.idle();
+        // The kernel's counts cover the packets still in its ring, read just below.
         let stats = self
             .handle
             .stats()
@@ -125,7 +125,35 @@ impl OpenCapture {
                 if_dropped: u64::from(s.if_dropped),
             })
             .unwrap_or_default();
+        if failure.is_none() {
+            drain(self.handle, sink);
+        }
+        sink.idle();
         (stats, failure)
+    }
+}
+
+/// Packets already in the kernel's ring when capture stops belong to the capture.
+/// libpcap hands a ring block over only when it fills or its timer (the read timeout)
+/// expires, so keep reading, without blocking, until that timer has handed over every
+/// block that holds a packet from before the stop.
+fn drain(handle: pcap::Capture<pcap::Active>, sink: &mut impl FrameSink) {
+    let Ok(mut handle) = handle.setnonblock() else {
+        return;
+    };
+    let until =
+        std::time::Instant::now() + std::time::Duration::from_millis(READ_TIMEOUT_MS as u64 + 50);
+    while std::time::Instant::now() < until {
+        match handle.next_packet() {
+            Ok(packet) => {
+                let ts = Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
+                sink.frame(ts, packet.data, packet.header.len);
+            }
+            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(_) => break,
+        }
     }
 }
 

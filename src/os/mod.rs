@@ -18,4 +18,5 @@ pub mod pcapng;
 pub mod privileges;
 pub mod procfs;
 pub mod signals;
+pub mod sockdiag;
 pub mod users;

@@ -14,6 +14,7 @@ use procfs::net::{TcpNetEntries, TcpState, UdpNetEntries};
 use procfs::process::Stat;
 use procfs::{FromRead, FromReadSI, SystemInfo};
 
+use super::sockdiag;
 use super::users::Users;
 use crate::attrib::{NamespaceScan, ScanResult, SocketRow};
 use crate::model::{ProcessInfo, ProcessKey, Proto, Timestamp};
@@ -29,12 +30,18 @@ pub struct ProcScanner {
     /// Socket inodes that no process held at the last full scan.
     last_orphans: HashSet<u64>,
     system_info: &'static SystemInfo,
+    /// Read this namespace's socket table with NETLINK_SOCK_DIAG (the live /proc only);
+    /// cleared after a failed dump, and /proc/net is read from then on.
+    sock_diag: bool,
 }
 
 impl ProcScanner {
     /// A scanner of the live /proc, with /etc/passwd for user names.
     pub fn live() -> ProcScanner {
-        ProcScanner::with_root("/proc", Users::load(), procfs::current_system_info())
+        ProcScanner {
+            sock_diag: true,
+            ..ProcScanner::with_root("/proc", Users::load(), procfs::current_system_info())
+        }
     }
 
     pub fn with_root(
@@ -49,6 +56,7 @@ impl ProcScanner {
             last_holders: Vec::new(),
             last_orphans: HashSet::new(),
             system_info,
+            sock_diag: false,
         }
     }
 
@@ -65,7 +73,7 @@ impl ProcScanner {
         local_addrs: Vec<IpAddr>,
         targeted: bool,
     ) -> ScanResult {
-        let sockets = self.socket_rows(&self.root.join("net"));
+        let sockets = self.own_socket_rows();
         if targeted && !self.last_holders.is_empty() {
             let walk = socket_fds_of(&self.root, &self.last_holders);
             let result = self.complete(started_at, local_addrs.clone(), sockets.clone(), walk);
@@ -130,6 +138,24 @@ impl ProcScanner {
             unreadable_processes: unreadable,
             namespaces,
         }
+    }
+
+    /// Whether to try NETLINK_SOCK_DIAG for this namespace's socket table (for
+    /// benchmarks that compare it with /proc/net).
+    pub fn set_sock_diag(&mut self, on: bool) {
+        self.sock_diag = on;
+    }
+
+    /// This namespace's sockets: from the sock_diag dump where it works, else from
+    /// /proc/net.
+    fn own_socket_rows(&mut self) -> Vec<SocketRow> {
+        if self.sock_diag {
+            match sockdiag::socket_rows() {
+                Ok(rows) => return rows,
+                Err(_) => self.sock_diag = false,
+            }
+        }
+        self.socket_rows(&self.root.join("net"))
     }
 
     /// The socket tables and addresses of every other network namespace that a socket

@@ -28,6 +28,9 @@
 //!   udp-storm-client <server-addr> <count> <size> <pause-ms>
 //!       `count` exchanges, each from a fresh unconnected socket (as a resolver does):
 //!       sends `size` bytes, waits up to 1 s for the reply, closes, pauses.
+//!   tcp-hold <pairs>
+//!       listens on 127.0.0.1, opens `pairs` connections to itself and accepts them
+//!       (2 * pairs + 1 sockets), then holds them: a busy host's socket tables.
 //!   udp-flood <server-addr> <count> <size>
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
 //!   udp-sink <listen-addr> <seconds>
@@ -67,6 +70,7 @@ fn main() {
         "tcp-storm-client" => storm_client(addr(1), num(2), num(3), num(4)),
         "prefork-server" => prefork_server(addr(1), num(2), num(3), num(4)),
         "tcp-once" => tcp_once(addr(1), num(2)),
+        "tcp-hold" => tcp_hold(num(1)),
         "udp-storm-client" => udp_storm_client(addr(1), num(2), num(3), num(4)),
         "udp-flood" => udp_flood(addr(1), num(2), num(3)),
         "udp-sink" => udp_sink(addr(1), num(2)),
@@ -142,6 +146,18 @@ fn tcp_once(server: SocketAddr, send: usize) {
     say(format!(
         "done sent={send} recv=0 sent_packets=0 recv_packets=0"
     ));
+}
+
+fn tcp_hold(pairs: usize) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = listener.local_addr().expect("addr");
+    let mut held = Vec::with_capacity(2 * pairs);
+    for _ in 0..pairs {
+        held.push(TcpStream::connect(at).expect("connect"));
+        held.push(listener.accept().expect("accept").0);
+    }
+    say(format!("ready {at}"));
+    linger((listener, held));
 }
 
 fn udp_storm_client(server: SocketAddr, count: usize, size: usize, pause_ms: usize) {
