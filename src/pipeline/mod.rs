@@ -88,12 +88,15 @@ pub struct Prepared {
     config: SnapshotConfig,
     captures: Vec<OpenCapture>,
     self_limits: Vec<String>,
-    probe: Option<SocketLogProbe>,
-    socket_log: SocketLogStatus,
+    probe: ProbeState,
 }
 
 /// Opens every capture handle. Fails before any packet is read.
 pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
+    // The kernel verifies the socket log's programs (tens of ms) while the capture
+    // handles open.
+    let loading = (config.socket_log != SocketLogMode::Off)
+        .then(|| spawn("netflow-bpf-load", SocketLogProbe::load));
     let captures = config
         .interfaces
         .iter()
@@ -107,9 +110,40 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
             )));
         }
     }
-    let (probe, socket_log) = match config.socket_log {
-        SocketLogMode::Off => (None, SocketLogStatus::off()),
-        mode => match SocketLogProbe::load() {
+    // `on` must fail here, before capture; `auto` waits for the load only once the
+    // capture threads run (see `Prepared::run`).
+    let probe = match (config.socket_log, loading) {
+        (SocketLogMode::On, Some(loading)) => {
+            let probe = join_load(loading).map_err(Error::SocketLog)?;
+            ProbeState::Ready(Box::new(probe))
+        }
+        (_, Some(loading)) => ProbeState::Loading(loading),
+        (_, None) => ProbeState::Off,
+    };
+    Ok(Prepared {
+        config,
+        captures,
+        self_limits: Vec::new(),
+        probe,
+    })
+}
+
+/// The kernel socket log on its way.
+enum ProbeState {
+    Off,
+    Loading(JoinHandle<Result<SocketLogProbe, String>>),
+    Ready(Box<SocketLogProbe>),
+}
+
+impl ProbeState {
+    /// The loaded probe (waiting for it if need be) and what the report says of it.
+    fn finish(self) -> (Option<SocketLogProbe>, SocketLogStatus) {
+        let loaded = match self {
+            ProbeState::Off => return (None, SocketLogStatus::off()),
+            ProbeState::Loading(loading) => join_load(loading),
+            ProbeState::Ready(probe) => Ok(*probe),
+        };
+        match loaded {
             Ok(probe) => {
                 let status = SocketLogStatus {
                     state: "active",
@@ -118,17 +152,17 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
                 };
                 (Some(probe), status)
             }
-            Err(e) if mode == SocketLogMode::On => return Err(Error::SocketLog(e)),
             Err(e) => (None, SocketLogStatus::unavailable(e)),
-        },
-    };
-    Ok(Prepared {
-        config,
-        captures,
-        self_limits: Vec::new(),
-        probe,
-        socket_log,
-    })
+        }
+    }
+}
+
+fn join_load(
+    loading: JoinHandle<Result<SocketLogProbe, String>>,
+) -> Result<SocketLogProbe, String> {
+    loading
+        .join()
+        .unwrap_or_else(|_| Err("loading the BPF program panicked".into()))
 }
 
 /// Progress while capturing, for a progress bar.
@@ -162,7 +196,6 @@ impl Prepared {
             captures,
             self_limits,
             probe,
-            mut socket_log,
         } = self;
         let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
         let start_wall = SystemTime::now();
@@ -190,14 +223,6 @@ impl Prepared {
             let events_tx = events_tx.clone();
             let interval = config.rescan_interval;
             move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
-        });
-        let socklog_stop = Arc::new(AtomicBool::new(false));
-        let socklog_thread = probe.map(|probe| {
-            let events_tx = events_tx.clone();
-            let stop = socklog_stop.clone();
-            spawn("netflow-socklog", move || {
-                socklog::run(probe, stop, events_tx)
-            })
         });
 
         let link = captures[0].link;
@@ -239,6 +264,15 @@ impl Prepared {
                     })
                 })
                 .collect();
+        let (probe, mut socket_log) = probe.finish();
+        let socklog_stop = Arc::new(AtomicBool::new(false));
+        let socklog_thread = probe.map(|probe| {
+            let events_tx = events_tx.clone();
+            let stop = socklog_stop.clone();
+            spawn("netflow-socklog", move || {
+                socklog::run(probe, stop, events_tx)
+            })
+        });
         drop(events_tx);
 
         let stopped_by = loop {

@@ -7,7 +7,8 @@
 //!     (fd tables of the last scan's socket holders only);
 //!   - the periodic rescans' share of a core at the default 1 s interval;
 //!   - start-up: from spawning `netflow snapshot` to its pcap header on disk (written
-//!     once every capture handle is open), with the socket log off and on.
+//!     once every capture handle is open), with the socket log off, auto (loaded
+//!     while capture runs) and on (loaded before).
 //!
 //! Run as root: `cargo build --release --examples && cargo bench --bench rescan`.
 #![allow(
@@ -151,9 +152,9 @@ fn main() {
         "periodic rescans at 1 s:             {:6.2} % of a core (while traffic goes unattributed; none otherwise)",
         full / 1000.0 * 100.0
     );
-    for ebpf in ["off", "on"] {
+    for ebpf in ["off", "auto", "on"] {
         println!(
-            "start-up to capture open, --ebpf {ebpf:<3}: {:6.2} ms",
+            "start-up to capture open, --ebpf {ebpf:<4}: {:6.2} ms",
             startup_ms(&netflow, ebpf)
         );
     }
