@@ -236,3 +236,33 @@ fn a_malformed_socket_row_costs_only_itself() {
     assert_eq!(scan.sockets.len(), 8, "every well-formed row is still read");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_reused_fd_number_is_read_again_not_taken_from_memory() {
+    let root = fixture_copy("netflow-proc-reuse");
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), system_info());
+    let addrs = vec!["10.0.0.1".parse().unwrap()];
+    scanner.scan(Timestamp(0), addrs.clone(), false);
+
+    // curl (200) opens a connection on fd 9; the next scan reads that new fd's link.
+    let tcp = root.join("net/tcp");
+    let original = std::fs::read_to_string(&tcp).unwrap();
+    let row = |slot: u32, port: &str, inode: u32| {
+        format!("   {slot}: 0100000A:{port} 090000FD:01BB 01 00000000:00000000 00:00000000 00000000  1000        0 {inode} 1 0000000000000000 100 0 0 10 0\n")
+    };
+    std::fs::write(&tcp, format!("{original}{}", row(3, "9C42", 6003))).unwrap();
+    let fd9 = root.join("200/fd/9");
+    std::os::unix::fs::symlink("socket:[6003]", &fd9).unwrap();
+    let first = scanner.scan(Timestamp(1), addrs.clone(), false);
+    assert!(first.fds.contains(&(200, 6003)));
+
+    // That connection closes and fd 9 is reused for a new one: the remembered link is
+    // stale, the new socket has no holder, and the scan reads every link again.
+    std::fs::write(&tcp, format!("{original}{}", row(3, "9C44", 6005))).unwrap();
+    std::fs::remove_file(&fd9).unwrap();
+    std::os::unix::fs::symlink("socket:[6005]", &fd9).unwrap();
+    let second = scanner.scan(Timestamp(2), addrs, false);
+    assert!(second.fds.contains(&(200, 6005)), "{:?}", second.fds);
+    assert!(!second.fds.contains(&(200, 6003)));
+    std::fs::remove_dir_all(&root).unwrap();
+}

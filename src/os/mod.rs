@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod cgroup;
 pub mod ebpf;
+pub mod fds;
 pub mod interfaces;
 pub mod output;
 pub mod pcap_out;

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +13,7 @@ use procfs::net::{TcpNetEntries, TcpState, UdpNetEntries};
 use procfs::process::Stat;
 use procfs::{FromRead, FromReadSI, SystemInfo};
 
+use super::fds::{FdMemo, FdWalk};
 use super::sockdiag;
 use super::users::Users;
 use crate::attrib::{NamespaceScan, ScanResult, SocketRow};
@@ -33,6 +33,8 @@ pub struct ProcScanner {
     /// Read this namespace's socket table with NETLINK_SOCK_DIAG (the live /proc only);
     /// cleared after a failed dump, and /proc/net is read from then on.
     sock_diag: bool,
+    /// Every fd's target as last read, so rescans read only new fds' links.
+    fds: FdMemo,
 }
 
 impl ProcScanner {
@@ -57,6 +59,7 @@ impl ProcScanner {
             last_orphans: HashSet::new(),
             system_info,
             sock_diag: false,
+            fds: FdMemo::default(),
         }
     }
 
@@ -75,17 +78,29 @@ impl ProcScanner {
     ) -> ScanResult {
         let sockets = self.own_socket_rows();
         if targeted && !self.last_holders.is_empty() {
-            let walk = socket_fds_of(&self.root, &self.last_holders);
+            let holders = self.last_holders.clone();
+            let walk = self.fds.walk(&self.root, &holders, true);
             let result = self.complete(started_at, local_addrs.clone(), sockets.clone(), walk);
             if orphans(&result).all(|inode| self.last_orphans.contains(&inode)) {
                 return result;
             }
         }
-        let walk = socket_fds(&self.root);
-        let result = self.complete(started_at, local_addrs, sockets, walk);
-        // Sockets no process holds even after a full walk (kernel sockets, unreadable
-        // processes) do not send later targeted scans to a full walk again.
-        self.last_orphans = orphans(&result).collect();
+        // With nothing remembered (the first scan), this walk reads every link.
+        let verified = self.fds.is_empty();
+        let walk = self.fds.walk_all(&self.root, true);
+        let mut result = self.complete(started_at, local_addrs.clone(), sockets.clone(), walk);
+        if verified {
+            self.last_orphans = orphans(&result).collect();
+        } else if !orphans(&result).all(|inode| self.last_orphans.contains(&inode)) {
+            // A socket without a holder: a new fd the memo could not know of was
+            // read, so a remembered link must be stale (a reused fd number). Read
+            // every link again.
+            let walk = self.fds.walk_all(&self.root, false);
+            result = self.complete(started_at, local_addrs, sockets, walk);
+            // Sockets no process holds even after reading every link (kernel
+            // sockets, unreadable processes) do not send later scans here again.
+            self.last_orphans = orphans(&result).collect();
+        }
         result
     }
 
@@ -270,27 +285,6 @@ fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> Pr
     }
 }
 
-/// What a walk over `root/*/fd` found.
-#[derive(Default)]
-struct FdWalk {
-    /// (pid, socket inode) for every socket fd.
-    fds: Vec<(u32, u64)>,
-    /// Processes whose fd directory could not be read for lack of permission.
-    unreadable: u32,
-}
-
-/// Walks the fd tables of every process under `root`.
-fn socket_fds(root: &Path) -> FdWalk {
-    let Ok(dir) = fs::read_dir(root) else {
-        return FdWalk::default();
-    };
-    let pids: Vec<u32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .collect();
-    socket_fds_of(root, &pids)
-}
-
 /// The inodes of live sockets (not TIME_WAIT rows or unaccepted connections, which
 /// have inode 0) that no process in the scan holds.
 fn orphans(scan: &ScanResult) -> impl Iterator<Item = u64> + '_ {
@@ -300,29 +294,6 @@ fn orphans(scan: &ScanResult) -> impl Iterator<Item = u64> + '_ {
         .chain(scan.namespaces.iter().flat_map(|ns| ns.sockets.iter()))
         .map(|row| row.inode)
         .filter(move |&inode| inode != 0 && !held.contains(&inode))
-}
-
-/// Walks the fd tables of the given processes.
-fn socket_fds_of(root: &Path, pids: &[u32]) -> FdWalk {
-    let mut walk = FdWalk::default();
-    for &pid in pids {
-        let fd_dir = match fs::read_dir(root.join(pid.to_string()).join("fd")) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                walk.unreadable += 1;
-                continue;
-            }
-            Err(_) => continue, // exited mid-scan, or a kernel thread
-        };
-        for fd in fd_dir.flatten() {
-            if let Ok(target) = fs::read_link(fd.path()) {
-                if let Some(inode) = target.to_str().and_then(socket_inode) {
-                    walk.fds.push((pid, inode));
-                }
-            }
-        }
-    }
-    walk
 }
 
 /// Whether the process is still running: its pid exists with the same start time and
@@ -431,13 +402,6 @@ fn container_id(cgroup: &str) -> Option<String> {
 }
 
 /// `socket:[12345]` → 12345.
-fn socket_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
-}
-
 /// /proc/PID/cmdline is NUL-separated (and NUL-terminated); join with spaces.
 fn join_cmdline(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
@@ -461,14 +425,6 @@ fn real_uid(status: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn socket_links_give_inodes_and_others_do_not() {
-        assert_eq!(socket_inode("socket:[4026532]"), Some(4026532));
-        assert_eq!(socket_inode("pipe:[12]"), None);
-        assert_eq!(socket_inode("/dev/null"), None);
-        assert_eq!(socket_inode("socket:[x]"), None);
-    }
 
     #[test]
     fn fib_trie_gives_the_local_ipv4_addresses() {

@@ -135,6 +135,15 @@ fn main() {
     let targeted = median_ms(|| {
         scanner.scan(now, addrs.clone(), true);
     });
+    let mut memo = netflow::os::fds::FdMemo::default();
+    let proc_root = Path::new("/proc");
+    let fd_cold = median_ms(|| {
+        netflow::os::fds::FdMemo::default().walk_all(proc_root, true);
+    });
+    memo.walk_all(proc_root, true);
+    let fd_warm = median_ms(|| {
+        memo.walk_all(proc_root, true);
+    });
     let proc_net = median_ms(|| {
         for f in ["tcp", "tcp6", "udp", "udp6"] {
             let _ = std::fs::read(format!("/proc/net/{f}"));
@@ -145,6 +154,8 @@ fn main() {
         "socket table, sock_diag:             {diag:6.2} ms   ratio {:.2}",
         diag / proc_net
     );
+    println!("fd walk, every link read:            {fd_cold:6.2} ms");
+    println!("fd walk, links remembered:           {fd_warm:6.2} ms");
     println!("full scan with /proc/net:            {full_proc:6.2} ms");
     println!("full scan with sock_diag:            {full:6.2} ms");
     println!("targeted scan with sock_diag:        {targeted:6.2} ms");
