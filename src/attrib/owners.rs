@@ -29,16 +29,39 @@ pub const MAX_FLOWS: usize = 1 << 18;
 #[derive(Debug, Default)]
 pub struct FlowCache {
     flows: HashMap<FlowKey, FlowState, RandomState>,
+    /// The last known flows looked up (both ends of a loopback packet fit): bulk
+    /// transfers and floods are long runs of one flow, and a key comparison is several
+    /// times cheaper than hashing a pair of socket addresses.
+    recent: [Option<(FlowKey, u32)>; 2],
+    next_recent: usize,
 }
 
 impl FlowCache {
-    pub fn get(&self, key: &FlowKey) -> Option<FlowState> {
-        self.flows.get(key).copied()
+    pub fn get(&mut self, key: &FlowKey) -> Option<FlowState> {
+        if let Some(flow) = self
+            .recent
+            .iter()
+            .flatten()
+            .find_map(|(k, flow)| (k == key).then_some(*flow))
+        {
+            return Some(FlowState::Known { flow });
+        }
+        let state = self.flows.get(key).copied();
+        if let Some(FlowState::Known { flow }) = state {
+            self.recent[self.next_recent] = Some((*key, flow));
+            self.next_recent ^= 1;
+        }
+        state
     }
 
     pub fn set(&mut self, key: FlowKey, state: FlowState) {
         if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&key) {
             self.make_room();
+        }
+        for slot in &mut self.recent {
+            if slot.is_some_and(|(k, _)| k == key) {
+                *slot = None;
+            }
         }
         self.flows.insert(key, state);
     }
@@ -52,6 +75,7 @@ impl FlowCache {
             .retain(|_, s| matches!(s, FlowState::Known { .. }));
         if self.flows.len() >= MAX_FLOWS / 2 {
             self.flows.clear();
+            self.recent = [None, None];
         }
     }
 
@@ -85,6 +109,35 @@ mod tests {
                 .unwrap(),
             format!("10.1.0.1:{}", i >> 16).parse().unwrap(),
         )
+    }
+
+    #[test]
+    fn recent_flows_answer_like_the_map_and_follow_every_change() {
+        let mut cache = FlowCache::default();
+        for i in 0..3 {
+            cache.set(key(i), FlowState::Known { flow: i as u32 });
+        }
+        // Alternating between more flows than the recent slots still answers right.
+        for round in 0..4 {
+            for i in 0..3 {
+                assert_eq!(
+                    cache.get(&key(i)),
+                    Some(FlowState::Known { flow: i as u32 }),
+                    "round {round}"
+                );
+            }
+        }
+        let pending = FlowState::Pending {
+            misses: 0,
+            last_miss_gen: 0,
+        };
+        cache.set(key(2), pending);
+        assert_eq!(
+            cache.get(&key(2)),
+            Some(pending),
+            "a change is never hidden"
+        );
+        assert_eq!(cache.get(&key(9)), None);
     }
 
     #[test]

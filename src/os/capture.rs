@@ -101,14 +101,16 @@ impl OpenCapture {
     ) -> (KernelStats, Option<String>) {
         let mut failure = None;
         while !stop.load(Ordering::Relaxed) {
-            match self.handle.next_packet() {
-                Ok(packet) => {
-                    let ts =
-                        Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
-                    sink.frame(ts, packet.data, packet.header.len);
-                }
-                Err(pcap::Error::TimeoutExpired) => sink.idle(),
-                Err(pcap::Error::NoMorePackets) => break,
+            // A whole ring block per call (as tcpdump reads), not a call per packet.
+            let read = self.handle.dispatch(None, |packet| {
+                let ts = Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
+                sink.frame(ts, packet.data, packet.header.len);
+            });
+            match read {
+                Ok(0) => sink.idle(),
+                Ok(_) => {}
+                // The Stopper's breakloop ends the read with an error.
+                Err(_) if stop.load(Ordering::Relaxed) => break,
                 Err(e) => {
                     failure = Some(format!("capture on `{}` failed: {}", self.iface, e));
                     break;

@@ -23,7 +23,7 @@ pub struct CaptureTally {
 /// Packets sent to the engine together. One queue operation (and at most one wake-up
 /// of the engine thread) per batch instead of per packet: cross-thread wake-ups were
 /// most of the end-to-end cost per packet.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = 1024;
 /// A batch is sent once its first packet is this old, so a trickle is not held back.
 const BATCH_SPAN_US: u64 = 5_000;
 

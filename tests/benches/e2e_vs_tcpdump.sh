@@ -3,6 +3,8 @@
 # traffic (a 64-byte UDP flood, then a bulk TCP transfer) between two network
 # namespaces joined by a veth pair. Prints CPU per million packets for each, their
 # ratio, and the drops. Run as root: bash tests/benches/e2e_vs_tcpdump.sh [PACKETS]
+# The socket log (on by default) runs in the senders' every send and slows the flood;
+# NETFLOW_ARGS="--ebpf off" compares without it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -12,8 +14,9 @@ NETFLOW=target/release/netflow
 PEER=target/release/examples/traffic-peer
 A=nfbench-a-$$ B=nfbench-b-$$
 OUT=$(mktemp -d)
+HOLDER=
 cleanup() {
-    for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
+    for pid in $(jobs -p) $HOLDER; do kill "$pid" 2>/dev/null || true; done
     ip netns del "$A" 2>/dev/null || true
     ip netns del "$B" 2>/dev/null || true
     rm -rf "$OUT"
@@ -28,12 +31,15 @@ for ns in "$A" "$B"; do ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
 # CPU seconds (user + system) of a running process.
 cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 
-ip netns exec "$A" "$NETFLOW" snapshot -d 1h -i eth0 --format json -o "$OUT/report.json" --quiet &
+# NETFLOW_ARGS: extra options, e.g. NETFLOW_ARGS="--ebpf off".
+# shellcheck disable=SC2086
+ip netns exec "$A" "$NETFLOW" snapshot -d 1h -i eth0 --format json -o "$OUT/report.json" --quiet ${NETFLOW_ARGS:-} &
 NF=$!
 ip netns exec "$A" tcpdump -i eth0 -w /dev/null -B 65536 -n 2> "$OUT/tcpdump.err" &
 TD=$!
 sleep 1
-exec 3< <(sleep 600)   # keeps the peers' stdin open until this script ends
+exec 3< <(exec sleep 600)   # keeps the peers' stdin open until this script ends
+HOLDER=$!
 ip netns exec "$A" "$PEER" udp-sink 198.18.0.1:7700 2 <&3 > /dev/null &
 ip netns exec "$A" "$PEER" tcp-server 198.18.0.1:7701 500000000 0 <&3 > /dev/null &
 sleep 0.5
