@@ -31,6 +31,9 @@
 //!   tcp-hold <pairs>
 //!       listens on 127.0.0.1, opens `pairs` connections to itself and accepts them
 //!       (2 * pairs + 1 sockets), then holds them: a busy host's socket tables.
+//!   udp-chatter <server-addr> <sockets> <seconds>
+//!       opens `sockets` connected UDP sockets and sends 100 bytes on each once a
+//!       second for `seconds`: many long-lived small flows.
 //!   udp-flood <server-addr> <count> <size>
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
 //!   udp-sink <listen-addr> <seconds>
@@ -71,6 +74,7 @@ fn main() {
         "prefork-server" => prefork_server(addr(1), num(2), num(3), num(4)),
         "tcp-once" => tcp_once(addr(1), num(2)),
         "tcp-hold" => tcp_hold(num(1)),
+        "udp-chatter" => udp_chatter(addr(1), num(2), num(3)),
         "udp-storm-client" => udp_storm_client(addr(1), num(2), num(3), num(4)),
         "udp-flood" => udp_flood(addr(1), num(2), num(3)),
         "udp-sink" => udp_sink(addr(1), num(2)),
@@ -158,6 +162,39 @@ fn tcp_hold(pairs: usize) {
     }
     say(format!("ready {at}"));
     linger((listener, held));
+}
+
+fn udp_chatter(server: SocketAddr, sockets: usize, seconds: usize) {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
+    let all: Vec<UdpSocket> = (0..sockets)
+        .map(|_| {
+            let s = UdpSocket::bind(bind).expect("bind");
+            s.connect(server).expect("connect");
+            s
+        })
+        .collect();
+    say(format!("ready {server}"));
+    let payload = [b'c'; 100];
+    let (mut sent, mut packets) = (0, 0);
+    for _ in 0..seconds {
+        for s in &all {
+            if let Ok(n) = s.send(&payload) {
+                sent += n;
+                packets += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    say(format!(
+        "done sent={sent} recv=0 sent_packets={packets} recv_packets=0"
+    ));
+    linger(all);
 }
 
 fn udp_storm_client(server: SocketAddr, count: usize, size: usize, pause_ms: usize) {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# netflow's peak memory on a long capture with many flows and processes: 500 processes
+# each keep 20 UDP flows busy (one 100-byte datagram per flow per second) over loopback
+# in a network namespace, while netflow captures for DURATION. Prints netflow's peak RSS
+# (VmHWM) and its RSS over time, and how many flows and processes the report holds.
+# Run as root: bash tests/benches/memory.sh [DURATION_SECONDS]   (default 300)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=${1:-300}
+PROCESSES=500 FLOWS_EACH=20
+cargo build --release --quiet --bin netflow --example traffic-peer
+NETFLOW=$PWD/target/release/netflow
+PEER=$PWD/target/release/examples/traffic-peer
+NS=nfmem-$$
+OUT=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf "$OUT"
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+
+ip netns exec "$NS" "$NETFLOW" snapshot -d "${DURATION}s" -i lo --format json -n 0 \
+    -o "$OUT/report.json" --quiet &
+NF=$!
+PIDS+=("$NF")
+sleep 1
+ip netns exec "$NS" "$PEER" udp-sink 127.0.0.1:7900 "$DURATION" < /dev/null > /dev/null &
+PIDS+=("$!")
+sleep 0.3
+for _ in $(seq "$PROCESSES"); do
+    ip netns exec "$NS" "$PEER" udp-chatter 127.0.0.1:7900 "$FLOWS_EACH" "$((DURATION - 5))" \
+        < /dev/null > /dev/null &
+    PIDS+=("$!")
+done
+peak=0
+while kill -0 "$NF" 2>/dev/null; do
+    hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$NF/status" 2>/dev/null || echo 0)
+    rss=$(awk '/VmRSS/ { print $2 }' "/proc/$NF/status" 2>/dev/null || echo 0)
+    [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+    echo "t=$(date +%s) rss=${rss:-0} KiB peak=${peak} KiB"
+    sleep 10
+done
+wait "$NF" || true
+python3 - "$OUT/report.json" "$peak" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["summary"]
+print(f"report: {s['flows_seen']} flows, {s['processes_seen']} processes, "
+      f"{s['captured']['packets']} packets, dropped {s['dropped']['queue']['packets']}")
+print(f"netflow peak RSS (VmHWM): {int(sys.argv[2]) / 1024:.1f} MiB")
+PY
