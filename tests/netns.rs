@@ -405,3 +405,47 @@ fn packets_still_in_the_kernel_ring_at_a_signal_are_in_the_report() {
     assert_eq!(num(&r["bytes_in"]), 200 * (64 + 28));
     assert_totals_add_up(&report);
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_second_sigint_while_finishing_exits_at_once_with_130() {
+    let lab = Lab::new();
+    let dir = Scratch::new("second-sigint");
+    // Writing annotated pcapng makes finishing long: every packet is converted after
+    // capture ends.
+    let mut nf = Netflow::start_writing(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d", "1h", "-i", "eth0", "--format", "json", "--ebpf", "off", "-q",
+        ],
+        "capture.pcapng",
+    );
+    let _sink = Peer::start(&lab, &lab.a, &["udp-sink", &format!("{A4}:7320"), "2"]);
+    let flood = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-flood", &format!("{A4}:7320"), "1000000", "64"],
+    );
+    flood.done();
+    run(&["kill", "-INT", &nf.child.id().to_string()]);
+    // The first signal is noticed within 0.1 s; then the capture ends and the million
+    // packets are converted, which takes far longer than this.
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(nf.child.try_wait().unwrap().is_none(), "still finishing");
+    let second = std::time::Instant::now();
+    run(&["kill", "-INT", &nf.child.id().to_string()]);
+    let status = loop {
+        if let Some(status) = nf.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(1),
+            "did not exit at once"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(!nf.report.exists(), "no report after the user insisted");
+}
