@@ -76,6 +76,9 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         },
     };
     let mut prepared = pipeline::prepare(config)?;
+    if let Some(w) = privileges::fd_access_warning() {
+        prepared.warn(w);
+    }
     if let Some(path) = &args.write {
         prepared.set_pcap(pcap_target(path)?);
     }

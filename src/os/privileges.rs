@@ -4,6 +4,8 @@ use crate::error::Error;
 
 /// CAP_NET_RAW: open AF_PACKET sockets.
 const CAP_NET_RAW: u32 = 13;
+/// CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: read other users' `/proc/PID/fd`.
+const FD_CAPS: [(u32, &str); 2] = [(2, "CAP_DAC_READ_SEARCH"), (19, "CAP_SYS_PTRACE")];
 
 /// Fails early, with a hint, when the process can neither capture as root nor holds
 /// CAP_NET_RAW. Reads the effective capability set from /proc/self/status.
@@ -16,6 +18,23 @@ pub fn check_capture() -> Result<(), Error> {
             missing: "CAP_NET_RAW".into(),
         })
     }
+}
+
+/// Without root, the capabilities netflow lacks to see which process holds a socket
+/// of another user; a warning for the report, or `None` when nothing is missing.
+pub fn fd_access_warning() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let missing: Vec<&str> = FD_CAPS
+        .iter()
+        .filter(|(cap, _)| !has_effective_cap(&status, *cap))
+        .map(|&(_, name)| name)
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "netflow runs without {}: other users' processes cannot be matched to their sockets, and their traffic shows as no_process (see the README on capabilities)",
+            missing.join(" and ")
+        )
+    })
 }
 
 /// Parses the `CapEff:` line (hex bit mask) of a /proc/PID/status text.
@@ -35,6 +54,18 @@ mod tests {
     fn root_capability_mask_has_net_raw() {
         let status = "Name:\tx\nCapEff:\t000001ffffffffff\n";
         assert!(has_effective_cap(status, CAP_NET_RAW));
+    }
+
+    #[test]
+    fn capability_numbers_match_their_names() {
+        // linux/capability.h
+        assert_eq!(
+            FD_CAPS,
+            [(2, "CAP_DAC_READ_SEARCH"), (19, "CAP_SYS_PTRACE")]
+        );
+        let only_net_raw = format!("CapEff:\t{:016x}\n", 1u64 << CAP_NET_RAW);
+        assert!(has_effective_cap(&only_net_raw, CAP_NET_RAW));
+        assert!(!has_effective_cap(&only_net_raw, FD_CAPS[1].0));
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub struct Prepared {
     captures: Vec<OpenCapture>,
     self_limits: Vec<String>,
     probe: ProbeState,
+    warnings: Vec<String>,
 }
 
 /// Opens every capture handle. Fails before any packet is read.
@@ -125,6 +126,7 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
         captures,
         self_limits: Vec::new(),
         probe,
+        warnings: Vec::new(),
     })
 }
 
@@ -177,6 +179,11 @@ pub struct Progress {
 const TICK: Duration = Duration::from_millis(100);
 
 impl Prepared {
+    /// A warning for the report, known before capture (missing capabilities).
+    pub fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     /// Records the self-limits in force, for the report.
     pub fn set_self_limits(&mut self, limits: Vec<String>) {
         self.self_limits = limits;
@@ -196,6 +203,7 @@ impl Prepared {
             captures,
             self_limits,
             probe,
+            warnings: early_warnings,
         } = self;
         let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
         let start_wall = SystemTime::now();
@@ -298,7 +306,7 @@ impl Prepared {
 
         let mut tally = CaptureTally::default();
         let mut kernel = KernelStats::default();
-        let mut warnings = Vec::new();
+        let mut warnings = early_warnings;
         let mut interface_stats = Vec::with_capacity(interfaces.len());
         for ((t, name), before) in capture_threads
             .into_iter()
