@@ -24,8 +24,10 @@ trap cleanup EXIT
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 
+# NETFLOW_ARGS: extra options, e.g. NETFLOW_ARGS="--buffer-size 8".
+# shellcheck disable=SC2086
 ip netns exec "$NS" "$NETFLOW" snapshot -d "${DURATION}s" -i lo --format json -n 0 \
-    -o "$OUT/report.json" --quiet &
+    -o "$OUT/report.json" --quiet ${NETFLOW_ARGS:-} &
 NF=$!
 PIDS+=("$NF")
 sleep 1
