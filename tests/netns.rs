@@ -449,3 +449,26 @@ fn a_second_sigint_while_finishing_exits_at_once_with_130() {
     assert_eq!(status.code(), Some(130));
     assert!(!nf.report.exists(), "no report after the user insisted");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn fragmented_datagrams_are_charged_whole_to_their_socket() {
+    let lab = Lab::new();
+    let dir = Scratch::new("fragments");
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &["-d", "3s", "-i", "eth0", "--format", "json", "-n", "0"],
+    );
+    // 4,000-byte datagrams over a 1,500-byte MTU: three IPv4 fragments each, only the
+    // first of which carries the UDP ports.
+    let (_server, client, moved) = udp_exchange(&lab, 7330, 20, 4000);
+    assert_eq!(moved.sent_packets, 20);
+    let report = nf.finish(Duration::from_secs(15));
+    let r = row(&report, client.pid);
+    assert_eq!(num(&r["packets_out"]), 60, "{r:#}");
+    assert_eq!(num(&r["bytes_out"]), 20 * (4000 + 8 + 3 * 20));
+    assert_eq!(num(&report["unattributed"]["fragment"]["packets"]), 0);
+    assert_totals_add_up(&report);
+}

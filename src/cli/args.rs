@@ -234,7 +234,8 @@ mod tests {
         assert_eq!(a.format, FormatArg::Table);
         assert_eq!(a.sort, SortArg::Total);
         assert_eq!(a.rescan_interval, Duration::from_secs(1));
-        assert_eq!(a.buffer_size, 64);
+        assert_eq!(a.buffer_size, 16);
+        assert_eq!(a.ebpf, EbpfArg::Auto);
     }
 
     #[test]

@@ -13,13 +13,18 @@ pub enum Unattributed {
     NoProcess,
     /// Several unrelated processes hold the socket; netflow does not guess.
     Ambiguous,
-    /// IP traffic other than TCP/UDP (ICMP, IGMP, GRE, ...).
+    /// IP traffic other than TCP/UDP and not a tunnel (ICMP, IGMP, SCTP, ...).
     NotTcpUdp,
+    /// A tunnel's outer packet (IP-in-IP, IPv6-in-IP, GRE): its sockets are in the
+    /// inner packet, which netflow does not unwrap; capture on the tunnel's own
+    /// interface to attribute it.
+    Tunnel,
     /// Not IP at all (ARP, LLDP, ...).
     NotIp,
     /// Neither address belongs to this host (forwarded or promiscuous traffic).
     NotLocal,
-    /// A later fragment of an IP datagram: it carries no ports.
+    /// A later fragment of an IP datagram (it carries no ports) whose first fragment
+    /// was not seen.
     Fragment,
     /// A header was cut short or inconsistent.
     Malformed,
@@ -28,11 +33,12 @@ pub enum Unattributed {
 }
 
 impl Unattributed {
-    pub const ALL: [Unattributed; 9] = [
+    pub const ALL: [Unattributed; 10] = [
         Unattributed::NoSocket,
         Unattributed::NoProcess,
         Unattributed::Ambiguous,
         Unattributed::NotTcpUdp,
+        Unattributed::Tunnel,
         Unattributed::NotIp,
         Unattributed::NotLocal,
         Unattributed::Fragment,
@@ -52,6 +58,7 @@ impl Unattributed {
             Unattributed::NoProcess => "no_process",
             Unattributed::Ambiguous => "ambiguous",
             Unattributed::NotTcpUdp => "not_tcp_udp",
+            Unattributed::Tunnel => "tunnel",
             Unattributed::NotIp => "not_ip",
             Unattributed::NotLocal => "not_local",
             Unattributed::Fragment => "fragment",

@@ -8,7 +8,7 @@ use super::Event;
 use crate::model::{Counter, Timestamp, Unattributed};
 use crate::os::capture::FrameSink;
 use crate::os::pcap_out::FrameTap;
-use crate::wire::{summarize, LinkType, PacketSummary};
+use crate::wire::{fragment_of, summarize, FragmentTable, LinkType, PacketSummary, Skipped};
 
 /// What a capture thread counted itself, merged into the report at the end.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,6 +36,8 @@ pub struct Intake {
     /// This thread's packet count for the progress bar: its own atomic, written with a
     /// plain store, so capture threads never contend on a shared counter.
     progress: Arc<AtomicU64>,
+    /// Ports of recent fragmented datagrams, for their later fragments.
+    fragments: FragmentTable,
     pub tally: CaptureTally,
 }
 
@@ -52,6 +54,7 @@ impl Intake {
             batch: Vec::with_capacity(BATCH),
             tap,
             progress,
+            fragments: FragmentTable::default(),
             tally: CaptureTally::default(),
         }
     }
@@ -64,22 +67,15 @@ impl FrameSink for Intake {
             tap.offer(ts, data, wire_len);
         }
         match summarize(self.link, ts, data, wire_len) {
-            Ok(summary) => {
-                self.tally.captured.add(u64::from(summary.ip_len));
-                self.batch.push(summary);
-                let span = summary
-                    .ts
-                    .micros()
-                    .saturating_sub(self.batch[0].ts.micros());
-                if self.batch.len() >= BATCH || span >= BATCH_SPAN_US {
-                    self.flush();
+            Ok(summary) => self.queue(summary),
+            Err(skip) => match self.defragment(skip, ts, data) {
+                Some(summary) => self.queue(summary),
+                None => {
+                    let bytes = u64::from(skip.bytes);
+                    self.tally.captured.add(bytes);
+                    self.tally.skipped[skip.reason.index()].add(bytes);
                 }
-            }
-            Err(skip) => {
-                let bytes = u64::from(skip.bytes);
-                self.tally.captured.add(bytes);
-                self.tally.skipped[skip.reason.index()].add(bytes);
-            }
+            },
         }
         self.progress
             .store(self.tally.captured.packets, Ordering::Relaxed);
@@ -91,6 +87,28 @@ impl FrameSink for Intake {
 }
 
 impl Intake {
+    fn queue(&mut self, summary: PacketSummary) {
+        self.tally.captured.add(u64::from(summary.ip_len));
+        self.batch.push(summary);
+        let span = summary
+            .ts
+            .micros()
+            .saturating_sub(self.batch[0].ts.micros());
+        if self.batch.len() >= BATCH || span >= BATCH_SPAN_US {
+            self.flush();
+        }
+    }
+
+    /// A fragment as a packet of its datagram's flow, once the first fragment (which
+    /// carries the ports) has been seen. Fragments are rare: slicing again is fine.
+    fn defragment(&mut self, skip: Skipped, ts: Timestamp, data: &[u8]) -> Option<PacketSummary> {
+        if skip.reason != Unattributed::Fragment {
+            return None;
+        }
+        let fragment = fragment_of(self.link, data)?;
+        self.fragments.packet(fragment, ts, skip.bytes)
+    }
+
     /// Sends the batch to the engine, or counts it as dropped if the queue is full.
     /// Allocates a batch buffer per [`BATCH`] packets at most, never per packet.
     pub fn flush(&mut self) {

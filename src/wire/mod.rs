@@ -9,9 +9,11 @@
 //! and content. Lengths read from headers are never trusted beyond what was on the wire.
 
 mod fast;
+mod fragments;
 mod link;
 mod summary;
 
+pub use fragments::{fragment_of, DatagramKey, Fragment, FragmentTable, MAX_DATAGRAMS};
 pub use link::LinkType;
 pub use summary::{summarize, PacketSummary, Skipped};
 

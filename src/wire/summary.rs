@@ -103,7 +103,8 @@ fn from_sliced(
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 stated_or_wire(stated, net_wire_len),
-                h.fragments_offset().value() != 0,
+                // The first fragment too: its transport header may be cut short.
+                h.is_fragmenting_payload(),
             )
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
@@ -144,6 +145,7 @@ fn from_sliced(
         None => {
             let reason = match sliced.ip_payload().map(|p| p.ip_number) {
                 _ if fragment => Unattributed::Fragment,
+                Some(n) if TUNNELS.contains(&n) => Unattributed::Tunnel,
                 Some(n) if n == etherparse::IpNumber::TCP || n == etherparse::IpNumber::UDP => {
                     Unattributed::Malformed
                 }
@@ -162,6 +164,13 @@ fn from_sliced(
         ip_len,
     })
 }
+
+/// IP protocols that carry another IP packet: IP-in-IP, IPv6-in-IP, GRE.
+const TUNNELS: [etherparse::IpNumber; 3] = [
+    etherparse::IpNumber::IPV4,
+    etherparse::IpNumber::IPV6,
+    etherparse::IpNumber::GRE,
+];
 
 /// The IP header's stated length, unless it is zero (TSO/BIG TCP super-packets) or
 /// claims more than the wire carried (a lie we do not count).

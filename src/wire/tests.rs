@@ -259,3 +259,167 @@ fn fast_path_agrees_with_the_general_path() {
         "the fast path took only {fast_hits} frames"
     );
 }
+
+fn udp_v4_ethernet(payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+        .udp(4000, 53);
+    let mut frame = Vec::new();
+    b.write(&mut frame, payload).unwrap();
+    frame
+}
+
+/// An IPv4 frame of datagram `id` made a fragment: `offset` in 8-byte units, and
+/// whether more follow.
+fn v4_fragment(mut frame: Vec<u8>, id: u16, offset: u16, more: bool) -> Vec<u8> {
+    frame[14 + 4..14 + 6].copy_from_slice(&id.to_be_bytes());
+    let flags_offset = offset | if more { 0x2000 } else { 0 };
+    frame[14 + 6..14 + 8].copy_from_slice(&flags_offset.to_be_bytes());
+    frame
+}
+
+/// An Ethernet IPv6 frame: the given extension headers (each `(type, 8 bytes)`), then
+/// `next` and its bytes.
+fn v6_with_extensions(exts: &[(u8, [u8; 8])], next: u8, transport: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&MAC_B);
+    frame.extend_from_slice(&MAC_A);
+    frame.extend_from_slice(&[0x86, 0xdd]);
+    let payload_len = (exts.len() * 8 + transport.len()) as u16;
+    frame.extend_from_slice(&[0x60, 0, 0, 0]);
+    frame.extend_from_slice(&payload_len.to_be_bytes());
+    frame.push(exts.first().map_or(next, |e| e.0));
+    frame.push(64);
+    let mut src = [0u8; 16];
+    src[0] = 0xfd;
+    src[15] = 1;
+    let mut dst = src;
+    dst[15] = 2;
+    frame.extend_from_slice(&src);
+    frame.extend_from_slice(&dst);
+    for (i, (_, body)) in exts.iter().enumerate() {
+        let mut body = *body;
+        body[0] = exts.get(i + 1).map_or(next, |e| e.0);
+        frame.extend_from_slice(&body);
+    }
+    frame.extend_from_slice(transport);
+    frame
+}
+
+fn tcp_header(sport: u16, dport: u16) -> Vec<u8> {
+    let mut h = vec![0u8; 20];
+    h[0..2].copy_from_slice(&sport.to_be_bytes());
+    h[2..4].copy_from_slice(&dport.to_be_bytes());
+    h[12] = 5 << 4;
+    h
+}
+
+#[test]
+fn ipv6_extension_header_chains_are_walked_to_the_ports() {
+    let pad = [0, 0, 1, 4, 0, 0, 0, 0]; // next header (filled in), length 0, PadN(4)
+    let routing = [0, 0, 0, 0, 0, 0, 0, 0]; // type 0, no segments left
+    let chain = [(0, pad), (60, pad), (43, routing)]; // hop-by-hop, dest. options, routing
+    let frame = v6_with_extensions(&chain, 6, &tcp_header(40_000, 443));
+    let s = full(LinkType::Ethernet, &frame).unwrap();
+    assert_eq!(s.proto, Proto::Tcp);
+    assert_eq!(s.src, "[fd00::1]:40000".parse().unwrap());
+    assert_eq!(s.dst, "[fd00::2]:443".parse().unwrap());
+    assert_eq!(s.ip_len, 40 + 24 + 20);
+}
+
+#[test]
+fn tunnels_are_their_own_reason() {
+    for ip_number in [4u8, 41, 47] {
+        let mut frame = udp_v4_ethernet(&[0; 40]);
+        frame[14 + 9] = ip_number;
+        let skip = full(LinkType::Ethernet, &frame).unwrap_err();
+        assert_eq!(skip.reason, Unattributed::Tunnel, "IP protocol {ip_number}");
+        assert_eq!(skip.bytes, 20 + 8 + 40);
+    }
+    let mut icmp_like = udp_v4_ethernet(&[0; 40]);
+    icmp_like[14 + 9] = 132; // SCTP
+    assert_eq!(
+        full(LinkType::Ethernet, &icmp_like).unwrap_err().reason,
+        Unattributed::NotTcpUdp
+    );
+}
+
+#[test]
+fn later_ipv4_fragments_join_their_first_fragments_flow() {
+    let first = v4_fragment(udp_v4_ethernet(&[9; 1472]), 77, 0, true);
+    let later = v4_fragment(udp_v4_ethernet(&[9; 600]), 77, 185, false);
+    let stranger = v4_fragment(udp_v4_ethernet(&[9; 600]), 78, 185, false);
+    let mut table = FragmentTable::default();
+    // Every fragment is skipped by the stateless summary...
+    for frame in [&first, &later, &stranger] {
+        assert_eq!(
+            full(LinkType::Ethernet, frame).unwrap_err().reason,
+            Unattributed::Fragment
+        );
+    }
+    // ...and the table gives the later ones their datagram's ports.
+    let stranger_first = fragment_of(LinkType::Ethernet, &stranger).unwrap();
+    assert_eq!(
+        table.packet(stranger_first, T0, 628),
+        None,
+        "its first was never seen"
+    );
+    let f = fragment_of(LinkType::Ethernet, &first).unwrap();
+    assert_eq!(f.ports, Some((Proto::Udp, 4000, 53)));
+    let p = table.packet(f, T0, 1500).unwrap();
+    assert_eq!(
+        (p.src, p.dst, p.ip_len),
+        (
+            "198.18.0.1:4000".parse().unwrap(),
+            "198.18.0.2:53".parse().unwrap(),
+            1500
+        )
+    );
+    let l = fragment_of(LinkType::Ethernet, &later).unwrap();
+    assert_eq!(l.ports, None);
+    let p = table.packet(l, T0, 628).unwrap();
+    assert_eq!(
+        (p.proto, p.src.port(), p.dst.port(), p.ip_len),
+        (Proto::Udp, 4000, 53, 628)
+    );
+    let s = fragment_of(LinkType::Ethernet, &stranger).unwrap();
+    assert_eq!(table.packet(s, T0, 628), None, "another datagram's id");
+}
+
+#[test]
+fn later_ipv6_fragments_join_their_first_fragments_flow() {
+    let frag = |offset: u16, more: bool, id: u32| {
+        let mut h = [0u8; 8];
+        h[2..4].copy_from_slice(&((offset << 3) | u16::from(more)).to_be_bytes());
+        h[4..8].copy_from_slice(&id.to_be_bytes());
+        (44u8, h)
+    };
+    let mut udp = vec![0u8; 8 + 100];
+    udp[0..2].copy_from_slice(&5353u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+    let first = v6_with_extensions(&[frag(0, true, 0xdead)], 17, &udp);
+    let later = v6_with_extensions(&[frag(14, false, 0xdead)], 17, &[7; 300]);
+    assert_eq!(
+        full(LinkType::Ethernet, &first).unwrap_err().reason,
+        Unattributed::Fragment
+    );
+    let mut table = FragmentTable::default();
+    let f = fragment_of(LinkType::Ethernet, &first).unwrap();
+    assert_eq!(f.key.id, 0xdead);
+    table.packet(f, T0, 40 + 8 + 108).unwrap();
+    let p = table
+        .packet(fragment_of(LinkType::Ethernet, &later).unwrap(), T0, 348)
+        .unwrap();
+    assert_eq!(p.src, "[fd00::1]:5353".parse().unwrap());
+    assert_eq!(p.dst, "[fd00::2]:53".parse().unwrap());
+}
+
+#[test]
+fn the_fragment_table_stays_bounded() {
+    let mut table = FragmentTable::default();
+    for id in 0..(MAX_DATAGRAMS as u16 + 100) {
+        let frame = v4_fragment(udp_v4_ethernet(&[0; 64]), id, 0, true);
+        table.packet(fragment_of(LinkType::Ethernet, &frame).unwrap(), T0, 92);
+    }
+    assert_eq!(table.len(), MAX_DATAGRAMS);
+}

@@ -13,8 +13,8 @@
 use std::fs::File;
 use std::time::Instant;
 
-use netflow::model::Timestamp;
-use netflow::wire::{summarize, LinkType};
+use netflow::model::{Timestamp, Unattributed};
+use netflow::wire::{fragment_of, summarize, FragmentTable, LinkType};
 use pcap_file::pcap::PcapReader;
 
 const LINKS: [LinkType; 6] = [
@@ -97,6 +97,7 @@ fn main() {
     let mut buf = Vec::with_capacity(512);
     let began = Instant::now();
     let mut parsed = 0u64;
+    let (mut fragments, mut fragmented) = (FragmentTable::default(), 0u64);
     for i in 0..inputs {
         mutate(&mut rng, &seeds, &mut buf);
         let link = if i % 4 == 0 {
@@ -106,18 +107,28 @@ fn main() {
         };
         // The wire length is what pcap reports: at least what was captured.
         let wire_len = (buf.len() + rng.below(2_000)) as u32;
-        if let Ok(s) = summarize(link, Timestamp(i), &buf, wire_len) {
-            assert!(
-                s.ip_len <= wire_len,
-                "ip_len {} > wire {wire_len} for {buf:02x?}",
-                s.ip_len
-            );
-            parsed += 1;
+        match summarize(link, Timestamp(i), &buf, wire_len) {
+            Ok(s) => {
+                assert!(
+                    s.ip_len <= wire_len,
+                    "ip_len {} > wire {wire_len} for {buf:02x?}",
+                    s.ip_len
+                );
+                parsed += 1;
+            }
+            // Fragments are sliced once more, for their datagram's identity.
+            Err(skip) if skip.reason == Unattributed::Fragment => {
+                if let Some(f) = fragment_of(link, &buf) {
+                    fragments.packet(f, Timestamp(i), skip.bytes);
+                    fragmented += 1;
+                }
+            }
+            Err(_) => {}
         }
     }
     let secs = began.elapsed().as_secs_f64();
     println!(
-        "fuzz-summarize: {inputs} inputs from {} seed frames in {secs:.1} s ({:.1} M/s), {parsed} parsed, no panic",
+        "fuzz-summarize: {inputs} inputs from {} seed frames in {secs:.1} s ({:.1} M/s), {parsed} parsed, {fragmented} fragments, no panic",
         seeds.len(),
         inputs as f64 / secs / 1e6
     );
