@@ -97,17 +97,7 @@ fn pre_fork_server_traffic_goes_to_the_family_never_to_strangers() {
             "-d", "8s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", "off",
         ],
     );
-    let parent = Peer::start(
-        &lab,
-        &lab.a,
-        &["prefork-server", &format!("{A4}:7402"), "3", "100", "10240"],
-    );
-    let workers: Vec<u32> = (0..3)
-        .map(|_| {
-            let line = parent.line(Duration::from_secs(10));
-            line.strip_prefix("worker ").unwrap().parse().unwrap()
-        })
-        .collect();
+    let (parent, workers) = start_prefork(&lab, &lab.a, &format!("{A4}:7402"), 3, 100, 10240);
     let client = Peer::start(
         &lab,
         &lab.b,

@@ -255,17 +255,7 @@ fn pre_fork_workers_are_each_charged_what_they_read() {
             "-d", "8s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", "on",
         ],
     );
-    let parent = Peer::start(
-        &lab,
-        &lab.a,
-        &["prefork-server", &format!("{A4}:7405"), "3", "100", "10240"],
-    );
-    let workers: Vec<u32> = (0..3)
-        .map(|_| {
-            let line = parent.line(Duration::from_secs(10));
-            line.strip_prefix("worker ").unwrap().parse().unwrap()
-        })
-        .collect();
+    let (_parent, workers) = start_prefork(&lab, &lab.a, &format!("{A4}:7405"), 3, 100, 10240);
     let client = Peer::start(
         &lab,
         &lab.b,

@@ -214,6 +214,36 @@ impl Drop for Peer {
     }
 }
 
+/// A pre-fork server on `addr` in `ns` (`workers` children sharing its listener, each
+/// accepting `per_worker` connections of `each` bytes): the parent and the workers' pids.
+pub fn start_prefork(
+    lab: &Lab,
+    ns: &str,
+    addr: &str,
+    workers: usize,
+    per_worker: usize,
+    each: usize,
+) -> (Peer, Vec<u32>) {
+    let parent = Peer::start(
+        lab,
+        ns,
+        &[
+            "prefork-server",
+            addr,
+            &workers.to_string(),
+            &per_worker.to_string(),
+            &each.to_string(),
+        ],
+    );
+    let pids = (0..workers)
+        .map(|_| {
+            let line = parent.line(Duration::from_secs(10));
+            line.strip_prefix("worker ").unwrap().parse().unwrap()
+        })
+        .collect();
+    (parent, pids)
+}
+
 /// A netflow run in the background.
 pub struct Netflow {
     pub child: Child,

@@ -95,6 +95,16 @@ fn say(line: String) {
     out.flush().expect("stdout");
 }
 
+/// The wildcard address of `server`'s family, port 0: where a client socket binds.
+fn any_port_for(server: SocketAddr) -> SocketAddr {
+    let any = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    any.parse().unwrap()
+}
+
 /// Holds the socket until the test closes our stdin.
 fn linger<T>(socket: T) {
     let mut sink = String::new();
@@ -165,13 +175,7 @@ fn tcp_hold(pairs: usize) {
 }
 
 fn udp_chatter(server: SocketAddr, sockets: usize, seconds: usize) {
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .unwrap();
+    let bind = any_port_for(server);
     let all: Vec<UdpSocket> = (0..sockets)
         .map(|_| {
             let s = UdpSocket::bind(bind).expect("bind");
@@ -199,13 +203,7 @@ fn udp_chatter(server: SocketAddr, sockets: usize, seconds: usize) {
 
 fn udp_storm_client(server: SocketAddr, count: usize, size: usize, pause_ms: usize) {
     say(format!("ready {server}"));
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .unwrap();
+    let bind = any_port_for(server);
     let payload = vec![b'q'; size];
     let mut buf = vec![0u8; 65_536];
     let (mut sent, mut recv, mut sent_packets, mut recv_packets) = (0, 0, 0, 0);
@@ -314,13 +312,7 @@ fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
 }
 
 fn udp_client(server: SocketAddr, count: usize, size: usize) {
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .unwrap();
+    let bind = any_port_for(server);
     let socket = UdpSocket::bind(bind).expect("bind");
     socket.connect(server).expect("connect");
     socket
@@ -345,13 +337,7 @@ fn udp_client(server: SocketAddr, count: usize, size: usize) {
 }
 
 fn udp_flood(server: SocketAddr, count: usize, size: usize) {
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .unwrap();
+    let bind = any_port_for(server);
     let socket = UdpSocket::bind(bind).expect("bind");
     socket.connect(server).expect("connect");
     say(format!("ready {}", socket.local_addr().expect("addr")));
