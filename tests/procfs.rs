@@ -266,3 +266,46 @@ fn a_reused_fd_number_is_read_again_not_taken_from_memory() {
     assert!(!second.fds.contains(&(200, 6003)));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_process_with_100000_fds_is_read_whole_and_a_vanished_one_is_skipped() {
+    let root = fixture_copy("netflow-proc-100k");
+    // Process 500 gets 100,000 socket fds, each in the TCP table.
+    let mut table = std::fs::read_to_string(root.join("net/tcp")).unwrap();
+    let fd_dir = root.join("500/fd");
+    for i in 0..100_000u32 {
+        let inode = 1_000_000 + i;
+        std::os::unix::fs::symlink(
+            format!("socket:[{inode}]"),
+            fd_dir.join((100 + i).to_string()),
+        )
+        .unwrap();
+        table.push_str(&format!(
+            "{:5}: 0100000A:{:04X} {:08X}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0\n",
+            10 + i,
+            1024 + i % 60_000,
+            0x0A00_0000 | i,
+        ));
+    }
+    std::fs::write(root.join("net/tcp"), table).unwrap();
+    // Process 700 vanished between the listing of /proc and the reading of its files:
+    // its directory is there, its stat and fds are not.
+    std::fs::create_dir_all(root.join("700")).unwrap();
+
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), system_info());
+    let began = std::time::Instant::now();
+    let scan = scanner.scan(Timestamp(0), vec!["10.0.0.1".parse().unwrap()], false);
+    let first = began.elapsed();
+    let held = scan.fds.iter().filter(|&&(pid, _)| pid == 500).count();
+    assert_eq!(held, 100_000, "every fd");
+    assert!(scan.processes.iter().all(|p| p.key.pid != 700));
+    // The rescan reads no link again.
+    let began = std::time::Instant::now();
+    let again = scanner.scan(Timestamp(1), vec!["10.0.0.1".parse().unwrap()], false);
+    println!(
+        "100,000 fds: first scan {first:?}, rescan {:?}",
+        began.elapsed()
+    );
+    assert_eq!(again.fds.len(), scan.fds.len());
+    std::fs::remove_dir_all(&root).unwrap();
+}
