@@ -467,7 +467,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         container_id: p.info.container_id.clone(),
         exited: p.exited,
         peers: Vec::new(),
-        series: p.series.buckets().to_vec(),
+        series: p.series.buckets(),
     }
 }
 

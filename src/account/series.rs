@@ -2,10 +2,13 @@ use crate::model::{Direction, Timestamp};
 
 /// Bytes per whole second of the capture, per direction, for peak rates.
 ///
-/// Sized from the capture duration: seconds past the end (late timestamps) fold
-/// into the last bucket, so memory is bounded by the duration, not by the traffic.
+/// Holds only the seconds from the process's first traffic to its last, so a process
+/// that lived for a second of a long capture costs one bucket. Bounded by the capture
+/// duration: seconds past the end (late timestamps) fold into the last bucket.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// The capture second of `buckets[0]`.
+    first: usize,
     buckets: Vec<[u64; 2]>,
     max_buckets: usize,
 }
@@ -13,6 +16,7 @@ pub struct Series {
 impl Series {
     pub fn new(max_buckets: usize) -> Self {
         Series {
+            first: 0,
             buckets: Vec::new(),
             max_buckets: max_buckets.max(1),
         }
@@ -20,11 +24,21 @@ impl Series {
 
     pub fn add(&mut self, start: Timestamp, at: Timestamp, dir: Direction, bytes: u64) {
         let second = (at.whole_secs_since(start) as usize).min(self.max_buckets - 1);
-        if second >= self.buckets.len() {
-            // Grows at most once per second of capture, never per packet.
-            self.buckets.resize(second + 1, [0, 0]);
+        if self.buckets.is_empty() {
+            self.first = second;
         }
-        self.buckets[second][dir_index(dir)] += bytes;
+        if second < self.first {
+            // Out of order by a second (two capture threads): grow at the front.
+            let missing = self.first - second;
+            self.buckets.splice(0..0, std::iter::repeat_n([0, 0], missing));
+            self.first = second;
+        }
+        let i = second - self.first;
+        if i >= self.buckets.len() {
+            // Grows at most once per second of capture, never per packet.
+            self.buckets.resize(i + 1, [0, 0]);
+        }
+        self.buckets[i][dir_index(dir)] += bytes;
     }
 
     /// The busiest single second in this direction.
@@ -33,9 +47,17 @@ impl Series {
         self.buckets.iter().map(|b| b[i]).max().unwrap_or(0)
     }
 
-    /// Bytes per second, `[in, out]`, from the capture's first second.
-    pub fn buckets(&self) -> &[[u64; 2]] {
-        &self.buckets
+    /// Bytes per second, `[in, out]`, from the capture's first second to the
+    /// process's last.
+    pub fn buckets(&self) -> Vec<[u64; 2]> {
+        let mut all = vec![[0, 0]; self.first];
+        all.extend_from_slice(&self.buckets);
+        all
+    }
+
+    /// Seconds held in memory.
+    pub fn held(&self) -> usize {
+        self.buckets.len()
     }
 }
 
@@ -71,13 +93,30 @@ mod tests {
         let mut s = Series::new(2);
         s.add(start, ms(500), Direction::In, 10);
         s.add(start, ms(9_000), Direction::In, 20);
-        assert_eq!(s.buckets(), &[[10, 0], [20, 0]]);
+        assert_eq!(s.buckets(), [[10, 0], [20, 0]]);
     }
 
     #[test]
     fn timestamps_before_the_start_count_in_the_first_second() {
         let mut s = Series::new(5);
         s.add(ms(1_000), ms(0), Direction::In, 7);
-        assert_eq!(s.buckets(), &[[7, 0]]);
+        assert_eq!(s.buckets(), [[7, 0]]);
+    }
+
+    #[test]
+    fn a_late_short_process_holds_only_its_own_seconds() {
+        let start = ms(0);
+        let mut s = Series::new(600);
+        s.add(start, ms(540_200), Direction::Out, 5);
+        s.add(start, ms(541_100), Direction::In, 6);
+        assert_eq!(s.held(), 2);
+        let all = s.buckets();
+        assert_eq!(all.len(), 542);
+        assert_eq!(all[540], [0, 5]);
+        assert_eq!(all[541], [6, 0]);
+        // A packet a second older (from another capture thread) grows the front.
+        s.add(start, ms(539_900), Direction::In, 7);
+        assert_eq!(s.buckets()[539], [7, 0]);
+        assert_eq!(s.held(), 3);
     }
 }

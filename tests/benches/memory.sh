@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# netflow's peak memory on a long capture with many flows and processes: 500 processes
-# each keep 20 UDP flows busy (one 100-byte datagram per flow per second) over loopback
-# in a network namespace, while netflow captures for DURATION. Prints netflow's peak RSS
-# (VmHWM) and its RSS over time, and how many flows and processes the report holds.
+# netflow's peak memory on a long capture, while netflow captures for DURATION on a
+# network namespace's loopback. Prints its RSS over time, its peak RSS (VmHWM), and how
+# many flows and processes the report holds. Two workloads (WORKLOAD=...):
+#   many   (default) 500 processes each keep 20 UDP flows busy (one 100-byte datagram
+#          per flow per second);
+#   churn  processes and connections coming and going: a shell loop runs a short-lived
+#          TCP client process after another, and one process makes UDP exchanges from
+#          a fresh socket every millisecond.
 # Run as root: bash tests/benches/memory.sh [DURATION_SECONDS]   (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,14 +35,30 @@ ip netns exec "$NS" "$NETFLOW" snapshot -d "${DURATION}s" -i lo --format json -n
 NF=$!
 PIDS+=("$NF")
 sleep 1
-ip netns exec "$NS" "$PEER" udp-sink 127.0.0.1:7900 "$DURATION" < /dev/null > /dev/null &
-PIDS+=("$!")
-sleep 0.3
-for _ in $(seq "$PROCESSES"); do
-    ip netns exec "$NS" "$PEER" udp-chatter 127.0.0.1:7900 "$FLOWS_EACH" "$((DURATION - 5))" \
-        < /dev/null > /dev/null &
+if [ "${WORKLOAD:-many}" = churn ]; then
+    # Bounded: at most one client per 5 ms and one exchange per ms for DURATION.
+    CLIENTS=$((DURATION * 200)) EXCHANGES=$((DURATION * 1000))
+    ip netns exec "$NS" "$PEER" tcp-storm-server 127.0.0.1:7901 "$CLIENTS" 2048 < /dev/null > /dev/null &
     PIDS+=("$!")
-done
+    ip netns exec "$NS" "$PEER" udp-server 127.0.0.1:7902 "$EXCHANGES" 64 < /dev/null > /dev/null &
+    PIDS+=("$!")
+    sleep 0.3
+    ip netns exec "$NS" "$PEER" udp-storm-client 127.0.0.1:7902 "$EXCHANGES" 64 1 < /dev/null > /dev/null &
+    PIDS+=("$!")
+    ip netns exec "$NS" sh -c "end=\$(( \$(date +%s) + $DURATION - 5 )); i=0;
+        while [ \$i -lt $CLIENTS ] && [ \$(date +%s) -lt \$end ]; do
+            $PEER tcp-once 127.0.0.1:7901 2048 > /dev/null || break; i=\$((i+1)); sleep 0.005; done" &
+    PIDS+=("$!")
+else
+    ip netns exec "$NS" "$PEER" udp-sink 127.0.0.1:7900 "$DURATION" < /dev/null > /dev/null &
+    PIDS+=("$!")
+    sleep 0.3
+    for _ in $(seq "$PROCESSES"); do
+        ip netns exec "$NS" "$PEER" udp-chatter 127.0.0.1:7900 "$FLOWS_EACH" "$((DURATION - 5))" \
+            < /dev/null > /dev/null &
+        PIDS+=("$!")
+    done
+fi
 peak=0
 while kill -0 "$NF" 2>/dev/null; do
     hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$NF/status" 2>/dev/null || echo 0)
