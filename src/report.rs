@@ -229,7 +229,48 @@ pub struct ProcessRow {
     /// Its busiest remote ends (at most [`TOP_PEERS`]), busiest first.
     pub peers: Vec<PeerRow>,
     /// Bytes per second of the capture, `[in, out]`, from its first second.
-    pub series: Vec<[u64; 2]>,
+    pub series: SeriesRow,
+    /// Processes in this row: 1, or (with pid 0) how many processes past netflow's
+    /// 8,192 tracked ones were added up under this name.
+    pub processes: u32,
+}
+
+/// A process's bytes per second, `[in, out]`, from the capture's first second: held
+/// from the process's first active second, and written out with the zeros before it
+/// (never built in memory: a report of many short-lived processes in a long capture
+/// would hold mostly zeros).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeriesRow {
+    /// Seconds of silence before `active[0]`.
+    pub quiet: usize,
+    pub active: Vec<[u64; 2]>,
+}
+
+impl SeriesRow {
+    fn from_series(series: &crate::account::Series) -> SeriesRow {
+        let (quiet, active) = series.held_from();
+        SeriesRow {
+            quiet,
+            active: active.to_vec(),
+        }
+    }
+
+    /// Every second, `[in, out]`, from the capture's first.
+    pub fn seconds(&self) -> impl Iterator<Item = [u64; 2]> + '_ {
+        std::iter::repeat_n([0, 0], self.quiet).chain(self.active.iter().copied())
+    }
+}
+
+impl From<Vec<[u64; 2]>> for SeriesRow {
+    fn from(active: Vec<[u64; 2]>) -> SeriesRow {
+        SeriesRow { quiet: 0, active }
+    }
+}
+
+impl Serialize for SeriesRow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.seconds())
+    }
 }
 
 /// One remote end a process talked to, all its flows to that address:port added up.
@@ -467,7 +508,8 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         container_id: p.info.container_id.clone(),
         exited: p.exited,
         peers: Vec::new(),
-        series: p.series.buckets(),
+        series: SeriesRow::from_series(&p.series),
+        processes: p.processes,
     }
 }
 
@@ -640,6 +682,15 @@ mod tests {
     }
 
     #[test]
+    fn a_late_series_is_written_with_its_leading_quiet_seconds() {
+        let row = SeriesRow {
+            quiet: 2,
+            active: vec![[1, 2]],
+        };
+        assert_eq!(serde_json::to_string(&row).unwrap(), "[[0,0],[0,0],[1,2]]");
+    }
+
+    #[test]
     fn peers_add_up_flows_to_the_same_remote_end_and_series_follow_the_seconds() {
         let start = Timestamp(10_000_000);
         let mut ledger = Ledger::new(start, 10);
@@ -691,7 +742,10 @@ mod tests {
         assert_eq!(p.peers[0].remote, "10.0.0.9:443");
         assert_eq!((p.peers[0].bytes_in, p.peers[0].packets_in), (1_500, 2));
         assert_eq!(p.peers[1].remote, "10.0.0.8:80");
-        assert_eq!(p.series, [[1_000, 100], [500, 0]]);
+        assert_eq!(
+            p.series.seconds().collect::<Vec<_>>(),
+            [[1_000, 100], [500, 0]]
+        );
     }
 
     #[test]

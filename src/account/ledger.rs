@@ -22,11 +22,21 @@ pub struct ProcessAccount {
     pub exited: bool,
     /// Where its flows go once the ledger holds [`MAX_LEDGER_FLOWS`].
     other_flow: Option<u32>,
+    /// Processes added up in this row: 1, or more for a row of processes past
+    /// [`MAX_LEDGER_PROCESSES`] added up by name.
+    pub processes: u32,
 }
 
-/// The most flows the ledger keeps counters for (about 16 MiB); further flows are
+/// The most processes the ledger keeps a row each for (about 1 KiB each); later ones
+/// are added up by name (a shell loop running `curl` all day is one row), in at most
+/// [`MAX_FOLDED_NAMES`] rows. Without it, a day of process churn would grow forever.
+pub const MAX_LEDGER_PROCESSES: usize = 8_192;
+/// Rows of processes added up by name; past it, one row holds every other name.
+pub const MAX_FOLDED_NAMES: usize = 1_024;
+
+/// The most flows the ledger keeps counters for (about 4 MiB); further flows are
 /// added up per process in one "other peers" flow.
-pub const MAX_LEDGER_FLOWS: usize = 1 << 18;
+pub const MAX_LEDGER_FLOWS: usize = 1 << 16;
 
 /// One flow charged to a process: its remote end and its own counters, for the
 /// per-peer detail.
@@ -48,6 +58,8 @@ pub struct Ledger {
     processes: Vec<ProcessAccount>,
     flows: Vec<FlowAccount>,
     by_key: HashMap<ProcessKey, u32>,
+    /// Rows of processes past [`MAX_LEDGER_PROCESSES`], by name.
+    folded: HashMap<String, u32>,
     unattributed: [Counter; Unattributed::ALL.len()],
 }
 
@@ -60,27 +72,73 @@ impl Ledger {
             processes: Vec::new(),
             flows: Vec::new(),
             by_key: HashMap::new(),
+            folded: HashMap::new(),
             unattributed: [Counter::default(); Unattributed::ALL.len()],
         }
     }
 
     /// The owner index for a process, registering it on first sight. A reused pid
-    /// with a new start time is a new owner.
+    /// with a new start time is a new owner. Past [`MAX_LEDGER_PROCESSES`], processes
+    /// are added up by name.
     pub fn owner(&mut self, info: &Arc<ProcessInfo>) -> u32 {
         if let Some(&i) = self.by_key.get(&info.key) {
             return i;
         }
+        if self.processes.len() >= MAX_LEDGER_PROCESSES {
+            return self.folded_owner(info);
+        }
+        let i = self.push(info.clone());
+        self.by_key.insert(info.key, i);
+        i
+    }
+
+    /// The row that adds up processes named like `info` (or, past
+    /// [`MAX_FOLDED_NAMES`], every other name); pid 0 marks it.
+    fn folded_owner(&mut self, info: &Arc<ProcessInfo>) -> u32 {
+        let name = if self.folded.len() < MAX_FOLDED_NAMES || self.folded.contains_key(&info.name) {
+            info.name.clone()
+        } else {
+            String::new()
+        };
+        if let Some(&i) = self.folded.get(&name) {
+            self.processes[i as usize].processes += 1;
+            return i;
+        }
+        let row = ProcessInfo {
+            key: ProcessKey {
+                pid: 0,
+                start_time: 0,
+            },
+            ppid: 0,
+            cmdline: format!(
+                "({} processes past the first {MAX_LEDGER_PROCESSES}, added up)",
+                if name.is_empty() { "other" } else { &name }
+            ),
+            name: name.clone(),
+            exe: String::new(),
+            uid: None,
+            user: String::new(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
+        };
+        let i = self.push(Arc::new(row));
+        self.folded.insert(name, i);
+        i
+    }
+
+    fn push(&mut self, info: Arc<ProcessInfo>) -> u32 {
         let i = self.processes.len() as u32;
         self.processes.push(ProcessAccount {
-            info: info.clone(),
+            info,
             traffic: DirCounters::default(),
             series: Series::new(self.series_buckets),
             connections: 0,
             matched_by: Vec::new(),
             exited: false,
             other_flow: None,
+            processes: 1,
         });
-        self.by_key.insert(info.key, i);
         i
     }
 
@@ -178,6 +236,31 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_past_the_bound_are_added_up_by_name() {
+        let mut ledger = Ledger::new(Timestamp(0), 10);
+        for pid in 0..MAX_LEDGER_PROCESSES as u32 {
+            ledger.owner(&Arc::new(ProcessInfo::sample(10_000 + pid, 1, "worker")));
+        }
+        let curl = |pid| Arc::new(ProcessInfo::sample(pid, 1, "curl"));
+        let first = ledger.owner(&curl(1));
+        assert_eq!(ledger.owner(&curl(2)), first, "one row per name");
+        assert_eq!(ledger.owner(&curl(1)), first);
+        let row = &ledger.processes()[first as usize];
+        assert_eq!(
+            (row.info.key.pid, row.info.name.as_str(), row.processes),
+            (0, "curl", 3)
+        );
+        for n in 0..MAX_FOLDED_NAMES + 5 {
+            ledger.owner(&Arc::new(ProcessInfo::sample(
+                100 + n as u32,
+                1,
+                &format!("p{n}"),
+            )));
+        }
+        assert!(ledger.processes().len() <= MAX_LEDGER_PROCESSES + MAX_FOLDED_NAMES + 1);
+    }
 
     fn info(pid: u32, start_time: u64) -> Arc<ProcessInfo> {
         Arc::new(ProcessInfo {

@@ -30,7 +30,8 @@ impl Series {
         if second < self.first {
             // Out of order by a second (two capture threads): grow at the front.
             let missing = self.first - second;
-            self.buckets.splice(0..0, std::iter::repeat_n([0, 0], missing));
+            self.buckets
+                .splice(0..0, std::iter::repeat_n([0, 0], missing));
             self.first = second;
         }
         let i = second - self.first;
@@ -53,6 +54,11 @@ impl Series {
         let mut all = vec![[0, 0]; self.first];
         all.extend_from_slice(&self.buckets);
         all
+    }
+
+    /// The capture second of the first bucket held, and the buckets held from there.
+    pub fn held_from(&self) -> (usize, &[[u64; 2]]) {
+        (self.first, &self.buckets)
     }
 
     /// Seconds held in memory.

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use crate::model::{FlowKey, ProcessInfo, Proto};
 
-/// Sockets per generation: two generations hold at most twice this.
-pub const GENERATION_CAP: usize = 131_072;
+/// Sockets per generation: two generations hold at most twice this (about 7 MiB). A
+/// logged socket is looked up within milliseconds of its record, so the newest 65,536
+/// are plenty.
+pub const GENERATION_CAP: usize = 32_768;
 
 /// One socket as the kernel logged it: the tuple it had when the process used it.
 #[derive(Clone, Debug, PartialEq, Eq)]
