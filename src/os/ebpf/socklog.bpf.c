@@ -28,7 +28,7 @@
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 
-/* Which hook saw the socket; userspace only reports it. */
+/* Which hook logged the socket: in each record, for debugging (netflow ignores it). */
 #define SEEN_CONNECT 1
 #define SEEN_SEND 2
 #define SEEN_RECV 3
