@@ -72,17 +72,25 @@ impl Expect<'_> {
                 assert_eq!(bytes, payload + packets * (ip + 8), "{what}: udp {dir}");
             } else {
                 // TCP headers are 20..60 bytes; Linux adds 12 bytes of timestamps to every
-                // segment, so payload + (ip + 32) per packet is within 1%.
+                // segment, so payload + (ip + 32) per packet is within 1%. Under load a
+                // few segments may be sent twice (retransmitted): the wire then carries
+                // more than the payload, up to a bound, and netflow counts what the wire
+                // carried (the check above against tcpdump stays exact).
                 let headers = bytes
                     .checked_sub(payload)
                     .expect("fewer bytes than payload");
                 assert!(
-                    headers >= packets * (ip + 20) && headers <= packets * (ip + 60),
+                    headers >= packets * (ip + 20),
+                    "{what}: tcp {dir}: {bytes} bytes for {payload} payload in {packets} packets"
+                );
+                let retransmitted = headers > packets * (ip + 60);
+                assert!(
+                    headers <= packets * (ip + 60) + payload / 10,
                     "{what}: tcp {dir}: {bytes} bytes for {payload} payload in {packets} packets"
                 );
                 let typical = (payload + packets * (ip + 32)) as f64;
                 assert!(
-                    (bytes as f64 - typical).abs() <= typical * 0.01,
+                    retransmitted || (bytes as f64 - typical).abs() <= typical * 0.01,
                     "{what}: tcp {dir}: {bytes} not within 1% of {typical}"
                 );
             }
