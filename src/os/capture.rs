@@ -102,10 +102,7 @@ impl OpenCapture {
         let mut failure = None;
         while !stop.load(Ordering::Relaxed) {
             // A whole ring block per call (as tcpdump reads), not a call per packet.
-            let read = self.handle.dispatch(None, |packet| {
-                let ts = Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
-                sink.frame(ts, packet.data, packet.header.len);
-            });
+            let read = self.handle.dispatch(None, |packet| deliver(&packet, sink));
             match read {
                 Ok(0) => sink.idle(),
                 Ok(_) => {}
@@ -135,6 +132,11 @@ impl OpenCapture {
     }
 }
 
+fn deliver(packet: &pcap::Packet<'_>, sink: &mut impl FrameSink) {
+    let ts = Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
+    sink.frame(ts, packet.data, packet.header.len);
+}
+
 /// Packets already in the kernel's ring when capture stops belong to the capture.
 /// libpcap hands a ring block over only when it fills or its timer (the read timeout)
 /// expires, so keep reading, without blocking, until that timer has handed over every
@@ -147,10 +149,7 @@ fn drain(handle: pcap::Capture<pcap::Active>, sink: &mut impl FrameSink) {
         std::time::Instant::now() + std::time::Duration::from_millis(READ_TIMEOUT_MS as u64 + 50);
     while std::time::Instant::now() < until {
         match handle.next_packet() {
-            Ok(packet) => {
-                let ts = Timestamp::from_timeval(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
-                sink.frame(ts, packet.data, packet.header.len);
-            }
+            Ok(packet) => deliver(&packet, sink),
             Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }

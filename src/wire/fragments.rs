@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket};
 
+use super::summary::with_sliced;
 use super::{LinkType, PacketSummary};
 use crate::model::{Proto, Timestamp};
 
@@ -76,21 +77,10 @@ impl FragmentTable {
 /// The fragment in a frame, if it holds one. Only called for frames the summary
 /// already found fragmented, so it may slice again.
 pub fn fragment_of(link: LinkType, frame: &[u8]) -> Option<Fragment> {
-    let sliced = match link {
-        LinkType::Ethernet => LaxSlicedPacket::from_ethernet(frame).ok()?,
-        LinkType::LinuxSll | LinkType::LinuxSll2 => {
-            let (type_at, header_len) = if link == LinkType::LinuxSll {
-                (14, 16)
-            } else {
-                (0, 20)
-            };
-            let t = frame.get(type_at..type_at + 2)?;
-            let ether_type = etherparse::EtherType(u16::from_be_bytes([t[0], t[1]]));
-            LaxSlicedPacket::from_ether_type(ether_type, frame.get(header_len..)?)
-        }
-        LinkType::RawIp => LaxSlicedPacket::from_ip(frame).ok()?,
-        LinkType::Null | LinkType::Loop => LaxSlicedPacket::from_ip(frame.get(4..)?).ok()?,
-    };
+    with_sliced(link, frame, |sliced, _| fragment_in(sliced))?
+}
+
+fn fragment_in(sliced: &LaxSlicedPacket<'_>) -> Option<Fragment> {
     let (src, dst, id, offset, payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();

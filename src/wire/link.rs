@@ -16,6 +16,16 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every link type, for tests and fuzzers that try each.
+    pub const ALL: [LinkType; 6] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::RawIp,
+        LinkType::Null,
+        LinkType::Loop,
+    ];
+
     /// Maps a pcap link-type (DLT/LINKTYPE) number; `None` when netflow cannot parse it.
     pub fn from_dlt(dlt: i32) -> Option<LinkType> {
         match dlt {

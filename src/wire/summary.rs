@@ -51,33 +51,41 @@ pub(super) fn general(
     frame: &[u8],
     wire_len: u32,
 ) -> Result<PacketSummary, Skipped> {
-    let malformed = Skipped {
+    with_sliced(link, frame, |sliced, link_len| {
+        from_sliced(sliced, link_len, ts, wire_len)
+    })
+    .unwrap_or(Err(Skipped {
         reason: Unattributed::Malformed,
         bytes: wire_len,
-    };
-    // Each arm slices in place and hands a reference on: the sliced packet is a few
-    // hundred bytes, and moving it through an Option cost a memmove per packet.
+    }))
+}
+
+/// Slices `frame` by its link type and hands the sliced packet, with the length of
+/// its link header, to `f`; `None` when the link header itself is cut short.
+///
+/// A callback rather than a returned value: the sliced packet is a few hundred bytes,
+/// and moving it through an Option cost a memmove per packet.
+pub(super) fn with_sliced<R>(
+    link: LinkType,
+    frame: &[u8],
+    f: impl FnOnce(&LaxSlicedPacket<'_>, usize) -> R,
+) -> Option<R> {
     match link {
         LinkType::Ethernet => {
-            let sliced = LaxSlicedPacket::from_ethernet(frame).map_err(|_| malformed)?;
+            let sliced = LaxSlicedPacket::from_ethernet(frame).ok()?;
             let link_len = match sliced.ether_payload() {
                 Some(p) => offset_of(frame, p.payload),
                 None => frame.len(),
             };
-            from_sliced(&sliced, link_len, ts, wire_len)
+            Some(f(&sliced, link_len))
         }
         // SLL: 16 bytes, protocol (EtherType) in the last two.
-        LinkType::LinuxSll => from_ether_type_at(frame, 14, 16, ts, wire_len).ok_or(malformed)?,
+        LinkType::LinuxSll => with_ether_type_at(frame, 14, 16, f),
         // SLL2: 20 bytes, protocol (EtherType) in the first two.
-        LinkType::LinuxSll2 => from_ether_type_at(frame, 0, 20, ts, wire_len).ok_or(malformed)?,
-        LinkType::RawIp => {
-            let sliced = LaxSlicedPacket::from_ip(frame).map_err(|_| malformed)?;
-            from_sliced(&sliced, 0, ts, wire_len)
-        }
+        LinkType::LinuxSll2 => with_ether_type_at(frame, 0, 20, f),
+        LinkType::RawIp => Some(f(&LaxSlicedPacket::from_ip(frame).ok()?, 0)),
         LinkType::Null | LinkType::Loop => {
-            let rest = frame.get(4..).ok_or(malformed)?;
-            let sliced = LaxSlicedPacket::from_ip(rest).map_err(|_| malformed)?;
-            from_sliced(&sliced, 4, ts, wire_len)
+            Some(f(&LaxSlicedPacket::from_ip(frame.get(4..)?).ok()?, 4))
         }
     }
 }
@@ -183,19 +191,20 @@ pub(super) fn stated_or_wire(stated: u32, net_wire_len: u32) -> u32 {
 }
 
 /// Slices a Linux cooked frame: its EtherType at `type_at`, the network layer after
-/// `header_len` bytes. `None` when the frame is shorter than its header.
-fn from_ether_type_at(
+/// `header_len` bytes.
+fn with_ether_type_at<R>(
     frame: &[u8],
     type_at: usize,
     header_len: usize,
-    ts: Timestamp,
-    wire_len: u32,
-) -> Option<Result<PacketSummary, Skipped>> {
+    f: impl FnOnce(&LaxSlicedPacket<'_>, usize) -> R,
+) -> Option<R> {
     let bytes = frame.get(type_at..type_at + 2)?;
     let ether_type = EtherType(u16::from_be_bytes([bytes[0], bytes[1]]));
     let rest = frame.get(header_len..)?;
-    let sliced = LaxSlicedPacket::from_ether_type(ether_type, rest);
-    Some(from_sliced(&sliced, header_len, ts, wire_len))
+    Some(f(
+        &LaxSlicedPacket::from_ether_type(ether_type, rest),
+        header_len,
+    ))
 }
 
 fn offset_of(frame: &[u8], inner: &[u8]) -> usize {

@@ -193,14 +193,7 @@ fn arbitrary_bytes_never_panic() {
             *b = x as u8;
         }
         let len = (x as usize) % buf.len();
-        for link in [
-            LinkType::Ethernet,
-            LinkType::LinuxSll,
-            LinkType::LinuxSll2,
-            LinkType::RawIp,
-            LinkType::Null,
-            LinkType::Loop,
-        ] {
+        for link in LinkType::ALL {
             let _ = summarize(link, T0, &buf[..len], round);
         }
     }

@@ -17,15 +17,6 @@ use netflow::model::{Timestamp, Unattributed};
 use netflow::wire::{fragment_of, summarize, FragmentTable, LinkType};
 use pcap_file::pcap::PcapReader;
 
-const LINKS: [LinkType; 6] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::Null,
-    LinkType::Loop,
-];
-
 fn seeds() -> Vec<(LinkType, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pcap");
     let mut out = Vec::new();
@@ -101,7 +92,7 @@ fn main() {
     for i in 0..inputs {
         mutate(&mut rng, &seeds, &mut buf);
         let link = if i % 4 == 0 {
-            LINKS[rng.below(LINKS.len())]
+            LinkType::ALL[rng.below(LinkType::ALL.len())]
         } else {
             seeds[rng.below(seeds.len())].0
         };

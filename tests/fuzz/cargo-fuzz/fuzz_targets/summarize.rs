@@ -6,20 +6,11 @@ use libfuzzer_sys::fuzz_target;
 use netflow::model::{Timestamp, Unattributed};
 use netflow::wire::{fragment_of, summarize, FragmentTable, LinkType};
 
-const LINKS: [LinkType; 6] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::Null,
-    LinkType::Loop,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, frame)) = data.split_first() else {
         return;
     };
-    let link = LINKS[usize::from(selector) % LINKS.len()];
+    let link = LinkType::ALL[usize::from(selector) % LinkType::ALL.len()];
     let wire_len = frame.len() as u32 + u32::from(selector >> 3);
     match summarize(link, Timestamp(0), frame, wire_len) {
         Ok(s) => assert!(s.ip_len <= wire_len),
