@@ -1,6 +1,7 @@
 use std::collections::VecDeque;
 
-/// A bounded ring of packets waiting for the next socket scan. When full, the oldest
+/// A bounded ring of packets waiting for the next socket scan, grown as packets wait
+/// (it is empty most of the time, so it does not hold its bound up front). When full, the oldest
 /// packet is pushed out and handed back so the caller can count it.
 #[derive(Debug)]
 pub struct PendingRing<T> {
@@ -11,7 +12,7 @@ pub struct PendingRing<T> {
 impl<T> PendingRing<T> {
     pub fn new(capacity: usize) -> Self {
         PendingRing {
-            packets: VecDeque::with_capacity(capacity),
+            packets: VecDeque::new(),
             capacity: capacity.max(1),
         }
     }

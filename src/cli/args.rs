@@ -93,11 +93,13 @@ pub struct SnapshotArgs {
     pub ebpf: EbpfArg,
 
     /// Kernel capture buffer per interface, in MiB: netflow's largest memory (the ring
-    /// is mapped into it). libpcap's 2 MiB drops packets in bursts; 16 MiB kept up with
-    /// a million packets per second here.
-    #[arg(long, value_name = "MIB", default_value_t = 16,
+    /// is mapped into it). Default 8, or 32 with -w (full packets take several times the
+    /// room of the 256-byte headers kept otherwise): 8 MiB of headers is about 50,000
+    /// small packets, and kept up with a million packets per second here; libpcap's
+    /// 2 MiB drops packets in bursts.
+    #[arg(long, value_name = "MIB",
           value_parser = clap::value_parser!(u32).range(1..=2048))]
-    pub buffer_size: u32,
+    pub buffer_size: Option<u32>,
 
     /// Packets the queue between capture and attribution holds; when it is full,
     /// packets are dropped and counted, never waited for.
@@ -234,7 +236,7 @@ mod tests {
         assert_eq!(a.format, FormatArg::Table);
         assert_eq!(a.sort, SortArg::Total);
         assert_eq!(a.rescan_interval, Duration::from_secs(1));
-        assert_eq!(a.buffer_size, 16);
+        assert_eq!(a.buffer_size, None);
         assert_eq!(a.ebpf, EbpfArg::Auto);
     }
 

@@ -24,7 +24,10 @@ const FULL_SNAPLEN: i32 = 262_144;
 /// Snap length without `-w`: enough for the link, IP (with extension headers) and
 /// TCP headers (with options); payloads are never needed for attribution.
 const HEADER_SNAPLEN: i32 = 256;
-/// Packets that may wait in the retry ring for a scan (about 4 MiB).
+/// Kernel capture ring per interface, in MiB, without and with `-w` (`--buffer-size`).
+const HEADER_BUFFER_MIB: u32 = 8;
+const FULL_BUFFER_MIB: u32 = 32;
+/// Packets that may wait in the retry ring for a scan (up to 5 MiB, allocated as they wait).
 const PENDING_CAPACITY: usize = 65_536;
 
 /// Runs a parsed command line.
@@ -54,7 +57,12 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
             } else {
                 HEADER_SNAPLEN
             },
-            buffer_bytes: (args.buffer_size as i32).saturating_mul(1 << 20),
+            buffer_bytes: (args.buffer_size.unwrap_or(if args.write.is_some() {
+                FULL_BUFFER_MIB
+            } else {
+                HEADER_BUFFER_MIB
+            }) as i32)
+                .saturating_mul(1 << 20),
             filter: args.filter.clone(),
         },
         rescan_interval: args.rescan_interval,

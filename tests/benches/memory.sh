@@ -62,9 +62,11 @@ fi
 peak=0
 while kill -0 "$NF" 2>/dev/null; do
     hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$NF/status" 2>/dev/null || echo 0)
-    rss=$(awk '/VmRSS/ { print $2 }' "/proc/$NF/status" 2>/dev/null || echo 0)
+    # RssAnon is netflow's heap and stacks; RssShmem the kernel capture ring mapped in.
+    parts=$(awk '/^(VmRSS|RssAnon|RssFile|RssShmem)/ { printf "%s=%s ", $1, $2 }' \
+        "/proc/$NF/status" 2>/dev/null || true)
     [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
-    echo "t=$(date +%s) rss=${rss:-0} KiB peak=${peak} KiB"
+    echo "t=$(date +%s) ${parts}KiB peak=${peak} KiB"
     sleep 10
 done
 wait "$NF" || true

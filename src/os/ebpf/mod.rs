@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use aya::maps::{Array, MapData, RingBuf};
 use aya::programs::RawTracePoint;
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 
 use crate::model::Proto;
 
@@ -103,7 +103,10 @@ impl SocketLogProbe {
     /// Loads the object and attaches every hook the kernel allows. Fails (with the
     /// kernel's reason) only when none could be attached.
     pub fn load() -> Result<SocketLogProbe, String> {
-        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| describe(&e))?;
+        // One parse of the kernel's BTF (5 MB, ~19 MB while parsed), dropped with the
+        // loader once the object is relocated. `Ebpf::load` would parse it twice: its
+        // loader's constructor parses it, then it parses it again to pass it in.
+        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| describe(&e))?;
         let mut hooks = Vec::new();
         let mut first_error = None;
         for (program, tracepoint) in HOOKS {
