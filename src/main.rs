@@ -7,6 +7,7 @@ use netflow::cli::{self, Cli};
 use netflow::error::EXIT_USAGE;
 
 fn main() -> ExitCode {
+    netflow::os::malloc::tune_for_long_runs();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod ebpf;
 pub mod fds;
 pub mod interfaces;
+pub mod malloc;
 pub mod output;
 pub mod pcap_out;
 pub mod pcapng;

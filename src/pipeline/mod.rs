@@ -28,7 +28,7 @@ use crate::engine::{Engine, EngineConfig, RescanRequest};
 use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
-use crate::os::ebpf::SocketLogProbe;
+use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::pcapng;
 use crate::os::procfs::{self, ProcScanner};
@@ -94,10 +94,15 @@ pub struct Prepared {
 
 /// Opens every capture handle. Fails before any packet is read.
 pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
-    // The kernel verifies the socket log's programs (tens of ms) while the capture
-    // handles open.
-    let loading = (config.socket_log != SocketLogMode::Off)
-        .then(|| spawn("netflow-bpf-load", SocketLogProbe::load));
+    // The socket log's relocation holds the kernel's parsed BTF (~17 MB for ~20 ms):
+    // done before the capture rings are mapped (each counts in full at once), so the
+    // two never add up. The kernel then verifies its programs while the handles open.
+    let loading = (config.socket_log != SocketLogMode::Off).then(|| {
+        let relocated = SocketLogProbe::relocate();
+        spawn("netflow-bpf-load", move || {
+            relocated.and_then(RelocatedSocketLog::attach)
+        })
+    });
     let captures = config
         .interfaces
         .iter()

@@ -2,7 +2,7 @@
 //! and hands them to the engine in batches.
 //!
 //! Polls the ring buffer every [`POLL`] rather than blocking on its fd: the wake-ups
-//! cost nothing measurable and keep the crate free of `unsafe`. A record arrives a few
+//! cost nothing measurable and need no `unsafe` epoll code. A record arrives a few
 //! microseconds after the packet it explains; the engine keeps that packet in its retry
 //! ring meanwhile.
 

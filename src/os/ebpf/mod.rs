@@ -99,14 +99,34 @@ pub struct SocketLogProbe {
     pub hooks: Vec<&'static str>,
 }
 
+/// The object relocated against the running kernel, its maps created; no program
+/// loaded yet. The memory-heavy half of loading (see [`SocketLogProbe::relocate`]).
+pub struct RelocatedSocketLog(Ebpf);
+
 impl SocketLogProbe {
     /// Loads the object and attaches every hook the kernel allows. Fails (with the
     /// kernel's reason) only when none could be attached.
     pub fn load() -> Result<SocketLogProbe, String> {
-        // One parse of the kernel's BTF (5 MB, ~19 MB while parsed), dropped with the
-        // loader once the object is relocated. `Ebpf::load` would parse it twice: its
-        // loader's constructor parses it, then it parses it again to pass it in.
-        let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| describe(&e))?;
+        SocketLogProbe::relocate()?.attach()
+    }
+
+    /// Relocates the object against the kernel's BTF and creates its maps: about 20 ms,
+    /// and netflow's largest transient memory (the kernel's 5 MB of BTF take ~17 MB
+    /// while parsed). Freed before this returns.
+    pub fn relocate() -> Result<RelocatedSocketLog, String> {
+        // One parse of the kernel's BTF, dropped with the loader. `Ebpf::load` would
+        // parse it twice: its loader's constructor parses it, then it parses it again
+        // to pass it in.
+        let ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| describe(&e))?;
+        Ok(RelocatedSocketLog(ebpf))
+    }
+}
+
+impl RelocatedSocketLog {
+    /// Has the kernel verify each program (a few ms) and attaches it. Fails only when no
+    /// hook could be attached.
+    pub fn attach(self) -> Result<SocketLogProbe, String> {
+        let mut ebpf = self.0;
         let mut hooks = Vec::new();
         let mut first_error = None;
         for (program, tracepoint) in HOOKS {
@@ -145,7 +165,9 @@ impl SocketLogProbe {
             hooks,
         })
     }
+}
 
+impl SocketLogProbe {
     /// Hands every record waiting in the ring buffer to `f`; returns how many.
     pub fn drain(&mut self, mut f: impl FnMut(RawRecord)) -> usize {
         let mut n = 0;
