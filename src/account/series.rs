@@ -36,6 +36,13 @@ impl Series {
         }
         let i = second - self.first;
         if i >= self.buckets.len() {
+            if i >= self.buckets.capacity() {
+                // Doubling, but never past the capture's last second: a 300 s capture
+                // holds at most 300 buckets per process, not 512.
+                let room = self.max_buckets - self.first;
+                let want = (2 * self.buckets.capacity()).max(i + 1).min(room);
+                self.buckets.reserve_exact(want - self.buckets.len());
+            }
             // Grows at most once per second of capture, never per packet.
             self.buckets.resize(i + 1, [0, 0]);
         }
@@ -100,6 +107,17 @@ mod tests {
         s.add(start, ms(500), Direction::In, 10);
         s.add(start, ms(9_000), Direction::In, 20);
         assert_eq!(s.buckets(), [[10, 0], [20, 0]]);
+    }
+
+    #[test]
+    fn storage_never_outgrows_the_capture() {
+        let start = ms(0);
+        let mut s = Series::new(300);
+        for second in 0..300 {
+            s.add(start, ms(second * 1_000), Direction::In, 1);
+            assert!(s.buckets.capacity() <= 300, "second {second}");
+        }
+        assert_eq!(s.held(), 300);
     }
 
     #[test]
