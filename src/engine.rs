@@ -281,19 +281,19 @@ impl Engine {
         both: bool,
     ) {
         if both {
-            self.both_ends.add(u64::from(p.ip_len));
+            self.both_ends.merge(p.counter());
         }
         for (&(_, dir), charge) in sides.iter().flatten().zip(charges.iter()) {
             match charge {
-                Some(Charge::Flow(flow)) => self.ledger.add(*flow, dir, p.ip_len, p.ts),
+                Some(Charge::Flow(flow)) => self.ledger.add(*flow, dir, p.counter(), p.ts),
                 Some(Charge::Unattributed(reason)) => {
                     self.stale_wanted = true;
-                    self.ledger.add_unattributed(*reason, u64::from(p.ip_len))
+                    self.ledger.merge_unattributed(*reason, p.counter())
                 }
                 // Every side is decided before `charge` is called.
                 None => self
                     .ledger
-                    .add_unattributed(Unattributed::NoSocket, u64::from(p.ip_len)),
+                    .merge_unattributed(Unattributed::NoSocket, p.counter()),
             }
         }
     }
@@ -391,7 +391,7 @@ impl Engine {
             },
         );
         self.ledger
-            .add_unattributed(Unattributed::NotLocal, u64::from(p.ip_len));
+            .merge_unattributed(Unattributed::NotLocal, p.counter());
     }
 
     /// Looks the flow up in the current table, else in the socket log; on success
@@ -442,11 +442,11 @@ impl Engine {
                 _ => 1,
             };
             if ends == 2 {
-                self.both_ends.add(u64::from(evicted.ip_len));
+                self.both_ends.merge(evicted.counter());
             }
             for _ in 0..ends {
                 self.ledger
-                    .add_unattributed(Unattributed::PendingOverflow, u64::from(evicted.ip_len));
+                    .merge_unattributed(Unattributed::PendingOverflow, evicted.counter());
             }
         }
     }
@@ -507,13 +507,13 @@ mod tests {
     }
 
     fn pkt(proto: Proto, src: &str, dst: &str, ip_len: u32, at: Timestamp) -> PacketSummary {
-        PacketSummary {
-            ts: at,
+        PacketSummary::one(
+            at,
             proto,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
             ip_len,
-        }
+        )
     }
 
     fn process(pid: u32) -> ProcessInfo {
@@ -1027,7 +1027,7 @@ mod tests {
         ];
         let mut captured = Counter::default();
         for p in &packets {
-            captured.add(u64::from(p.ip_len));
+            captured.add(u64::from(p.bytes));
             e.packet(p);
         }
         let icmp = Counter {

@@ -541,10 +541,10 @@ mod tests {
             );
             let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
             if inb > 0 {
-                ledger.add(flow, Direction::In, inb, start);
+                ledger.add(flow, Direction::In, Counter::one(u64::from(inb)), start);
             }
             if out > 0 {
-                ledger.add(flow, Direction::Out, out, start);
+                ledger.add(flow, Direction::Out, Counter::one(u64::from(out)), start);
             }
         }
         Finished {
@@ -718,9 +718,9 @@ mod tests {
             MatchQuality::Exact,
             flow("10.0.0.1:4002", "10.0.0.8:80"),
         );
-        ledger.add(a, Direction::In, 1_000, start);
-        ledger.add(b, Direction::In, 500, Timestamp(11_500_000));
-        ledger.add(c, Direction::Out, 100, start);
+        ledger.add(a, Direction::In, Counter::one(1_000), start);
+        ledger.add(b, Direction::In, Counter::one(500), Timestamp(11_500_000));
+        ledger.add(c, Direction::Out, Counter::one(100), start);
         let f = Finished {
             annotator: Default::default(),
             ledger,

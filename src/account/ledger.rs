@@ -182,16 +182,13 @@ impl Ledger {
     }
 
     /// Charges a packet of `flow` (an index from [`Ledger::open_flow`]) to its process.
-    pub fn add(&mut self, flow: u32, dir: Direction, ip_len: u32, at: Timestamp) {
+    /// Charges `c` (packets of one flow, the last at `at`) to the flow and its owner.
+    pub fn add(&mut self, flow: u32, dir: Direction, c: Counter, at: Timestamp) {
         let f = &mut self.flows[flow as usize];
-        f.traffic.add(dir, u64::from(ip_len));
+        f.traffic.get_mut(dir).merge(c);
         let p = &mut self.processes[f.owner as usize];
-        p.traffic.add(dir, u64::from(ip_len));
-        p.series.add(self.start, at, dir, u64::from(ip_len));
-    }
-
-    pub fn add_unattributed(&mut self, reason: Unattributed, bytes: u64) {
-        self.unattributed[reason.index()].add(bytes);
+        p.traffic.get_mut(dir).merge(c);
+        p.series.add(self.start, at, dir, c.bytes);
     }
 
     pub fn merge_unattributed(&mut self, reason: Unattributed, c: Counter) {
@@ -279,7 +276,7 @@ mod tests {
                 MatchQuality::Exact,
                 flow(&format!("10.0.0.2:{}", 1 + i % 60_000)),
             );
-            l.add(f, Direction::Out, 10, Timestamp(0));
+            l.add(f, Direction::Out, Counter::one(10), Timestamp(0));
         }
         assert_eq!(l.flows().len(), MAX_LEDGER_FLOWS + 1);
         let other = l.flows().last().unwrap();
@@ -318,9 +315,9 @@ mod tests {
         let o = l.owner(&info(1, 1));
         let f = l.open_flow(o, MatchQuality::Exact, flow("10.0.0.2:80"));
         let g = l.open_flow(o, MatchQuality::Exact, flow("10.0.0.3:80"));
-        l.add(f, Direction::Out, 1_500, Timestamp(10));
-        l.add(f, Direction::Out, 52, Timestamp(20));
-        l.add(g, Direction::In, 40, Timestamp(30));
+        l.add(f, Direction::Out, Counter::one(1_500), Timestamp(10));
+        l.add(f, Direction::Out, Counter::one(52), Timestamp(20));
+        l.add(g, Direction::In, Counter::one(40), Timestamp(30));
         assert_eq!(l.flows()[f as usize].traffic.outbound.bytes, 1_552);
         assert_eq!(l.flows()[g as usize].traffic.inbound.bytes, 40);
         assert_eq!(l.processes()[0].connections, 2);

@@ -82,13 +82,13 @@ mod tests {
     use crate::model::{Proto, Timestamp};
 
     fn pkt(src: &str, dst: &str) -> PacketSummary {
-        PacketSummary {
-            ts: Timestamp(0),
-            proto: Proto::Tcp,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            ip_len: 100,
-        }
+        PacketSummary::one(
+            Timestamp(0),
+            Proto::Tcp,
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
+            100,
+        )
     }
 
     fn host() -> LocalAddrs {

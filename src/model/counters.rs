@@ -10,6 +10,11 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// One packet of `bytes`.
+    pub fn one(bytes: u64) -> Self {
+        Counter { packets: 1, bytes }
+    }
+
     pub fn add(&mut self, bytes: u64) {
         self.packets += 1;
         self.bytes += bytes;

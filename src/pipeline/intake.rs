@@ -20,10 +20,13 @@ pub struct CaptureTally {
     pub pcap_dropped: u64,
 }
 
-/// Packets sent to the engine together. One queue operation (and at most one wake-up
-/// of the engine thread) per batch instead of per packet: cross-thread wake-ups were
-/// most of the end-to-end cost per packet.
+/// Packets (or runs of packets, see [`Intake::queue`]) sent to the engine together. One
+/// queue operation (and at most one wake-up of the engine thread) per batch instead of
+/// per packet: cross-thread wake-ups were most of the end-to-end cost per packet.
 pub const BATCH: usize = 1024;
+/// How many of the batch's latest entries a packet may be added to: a bulk transfer
+/// alternates data one way and ACKs the other.
+const RUN_WINDOW: usize = 2;
 /// A batch is sent once its first packet is this old, so a trickle is not held back.
 const BATCH_SPAN_US: u64 = 5_000;
 
@@ -32,6 +35,10 @@ pub struct Intake {
     link: LinkType,
     tx: SyncSender<Event>,
     batch: Vec<PacketSummary>,
+    /// When the batch's first packet was captured.
+    batch_since: Timestamp,
+    /// The capture's start: runs never span two of its seconds (the per-second series).
+    start: Timestamp,
     tap: Option<FrameTap>,
     /// This thread's packet count for the progress bar: its own atomic, written with a
     /// plain store, so capture threads never contend on a shared counter.
@@ -44,6 +51,7 @@ pub struct Intake {
 impl Intake {
     pub fn new(
         link: LinkType,
+        start: Timestamp,
         tx: SyncSender<Event>,
         tap: Option<FrameTap>,
         progress: Arc<AtomicU64>,
@@ -52,6 +60,8 @@ impl Intake {
             link,
             tx,
             batch: Vec::with_capacity(BATCH),
+            batch_since: start,
+            start,
             tap,
             progress,
             fragments: FragmentTable::default(),
@@ -87,13 +97,28 @@ impl FrameSink for Intake {
 }
 
 impl Intake {
+    /// Adds a packet to the batch: to a run of its flow and direction among the last
+    /// entries when there is one in the same capture second, so a flood or a bulk
+    /// transfer costs the engine one entry per run, not per packet.
     fn queue(&mut self, summary: PacketSummary) {
-        self.tally.captured.add(u64::from(summary.ip_len));
-        self.batch.push(summary);
+        self.tally.captured.add(u64::from(summary.bytes));
+        if self.batch.is_empty() {
+            self.batch_since = summary.ts;
+        }
+        let second = summary.ts.whole_secs_since(self.start);
+        let recent = self.batch.len().saturating_sub(RUN_WINDOW);
+        let start = self.start;
+        let absorbed = self.batch[recent..]
+            .iter_mut()
+            .rev()
+            .any(|run| run.ts.whole_secs_since(start) == second && run.absorb(&summary));
+        if !absorbed {
+            self.batch.push(summary);
+        }
         let span = summary
             .ts
             .micros()
-            .saturating_sub(self.batch[0].ts.micros());
+            .saturating_sub(self.batch_since.micros());
         if self.batch.len() >= BATCH || span >= BATCH_SPAN_US {
             self.flush();
         }
@@ -121,7 +146,7 @@ impl Intake {
             self.tx.try_send(Event::Packets(batch))
         {
             for p in &batch {
-                self.tally.queue_dropped.add(u64::from(p.ip_len));
+                self.tally.queue_dropped.merge(p.counter());
             }
             batch.clear();
             self.batch = batch;
@@ -135,5 +160,109 @@ impl Intake {
             self.tally.pcap_dropped = tap.dropped;
         }
         self.tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{sync_channel, Receiver};
+
+    use super::*;
+    use crate::model::Proto;
+
+    const START: Timestamp = Timestamp(1_000_000_000);
+
+    fn intake() -> (Intake, Receiver<Event>) {
+        let (tx, rx) = sync_channel(4);
+        let intake = Intake::new(LinkType::Ethernet, START, tx, None, Arc::default());
+        (intake, rx)
+    }
+
+    fn packet(src: &str, dst: &str, bytes: u32, after_us: u64) -> PacketSummary {
+        let ts = Timestamp(START.0 + after_us);
+        PacketSummary::one(
+            ts,
+            Proto::Tcp,
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
+            bytes,
+        )
+    }
+
+    fn sent(mut intake: Intake, rx: &Receiver<Event>) -> Vec<PacketSummary> {
+        intake.flush();
+        match rx.try_recv() {
+            Ok(Event::Packets(batch)) => batch,
+            _ => panic!("no batch sent"),
+        }
+    }
+
+    const A: &str = "10.0.0.1:40000";
+    const B: &str = "10.0.0.2:80";
+    const C: &str = "10.0.0.3:80";
+
+    #[test]
+    fn a_run_of_one_flow_is_one_entry_with_its_counts() {
+        let (mut intake, rx) = intake();
+        for i in 0..100 {
+            intake.queue(packet(A, B, 1_000 + i, 10 * u64::from(i)));
+        }
+        let batch = sent(intake, &rx);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].packets, 100);
+        assert_eq!(batch[0].bytes, (0..100).map(|i| 1_000 + i).sum::<u32>());
+        assert_eq!(
+            batch[0].ts,
+            Timestamp(START.0 + 990),
+            "the last packet's time"
+        );
+    }
+
+    #[test]
+    fn data_and_acks_interleaved_make_one_run_each_way() {
+        let (mut intake, rx) = intake();
+        for i in 0..50 {
+            intake.queue(packet(A, B, 1_500, 20 * i));
+            intake.queue(packet(B, A, 52, 20 * i + 10));
+        }
+        let batch = sent(intake, &rx);
+        let counts: Vec<(u16, u32)> = batch.iter().map(|p| (p.packets, p.bytes)).collect();
+        assert_eq!(counts, [(50, 75_000), (50, 2_600)]);
+    }
+
+    #[test]
+    fn runs_end_at_each_capture_second() {
+        let (mut intake, rx) = intake();
+        intake.queue(packet(A, B, 100, 999_000));
+        intake.queue(packet(A, B, 100, 1_001_000));
+        intake.queue(packet(A, B, 100, 1_002_000));
+        let batch = sent(intake, &rx);
+        let counts: Vec<u16> = batch.iter().map(|p| p.packets).collect();
+        assert_eq!(counts, [1, 2]);
+    }
+
+    #[test]
+    fn only_the_latest_entries_take_a_packet() {
+        let (mut intake, rx) = intake();
+        let d = "10.0.0.4:80";
+        for (i, dst) in [B, C, d, B].into_iter().enumerate() {
+            intake.queue(packet(A, dst, 100, i as u64));
+        }
+        let batch = sent(intake, &rx);
+        assert_eq!(batch.len(), 4, "B is three entries back: a new entry");
+        assert_eq!(batch.iter().map(|p| u64::from(p.packets)).sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn dropped_runs_count_every_packet() {
+        let (tx, _rx) = sync_channel(0);
+        let mut intake = Intake::new(LinkType::Ethernet, START, tx, None, Arc::default());
+        for i in 0..10 {
+            intake.queue(packet(A, B, 100, i));
+        }
+        intake.flush();
+        assert_eq!(intake.tally.queue_dropped.packets, 10);
+        assert_eq!(intake.tally.queue_dropped.bytes, 1_000);
+        assert_eq!(intake.tally.captured.packets, 10);
     }
 }

@@ -269,7 +269,8 @@ impl Prepared {
                 .zip(taps.drain(..))
                 .zip(progress.iter())
                 .map(|((cap, tap), counter)| {
-                    let mut intake = Intake::new(cap.link, events_tx.clone(), tap, counter.clone());
+                    let mut intake =
+                        Intake::new(cap.link, start, events_tx.clone(), tap, counter.clone());
                     let capture_stop = capture_stop.clone();
                     spawn(&format!("netflow-cap-{}", cap.iface), move || {
                         let (kernel, failure) = cap.run(&capture_stop, &mut intake);

@@ -64,11 +64,11 @@ pub(super) fn ethernet(frame: &[u8], ts: Timestamp, wire_len: u32) -> Option<Pac
         _ => return None,
     };
     let port = |at: usize| u16::from_be_bytes([transport[at], transport[at + 1]]);
-    Some(PacketSummary {
+    Some(PacketSummary::one(
         ts,
         proto,
-        src: SocketAddr::new(src, port(0)),
-        dst: SocketAddr::new(dst, port(2)),
+        SocketAddr::new(src, port(0)),
+        SocketAddr::new(dst, port(2)),
         ip_len,
-    })
+    ))
 }

@@ -56,13 +56,13 @@ impl FragmentTable {
             }
         }
         let &(proto, sport, dport) = self.ports.get(&f.key)?;
-        Some(PacketSummary {
+        Some(PacketSummary::one(
             ts,
             proto,
-            src: SocketAddr::new(f.key.src, sport),
-            dst: SocketAddr::new(f.key.dst, dport),
+            SocketAddr::new(f.key.src, sport),
+            SocketAddr::new(f.key.dst, dport),
             ip_len,
-        })
+        ))
     }
 
     pub fn len(&self) -> usize {

@@ -41,7 +41,7 @@ fn ethernet_tcp_v4_gives_ports_and_ip_length() {
     assert_eq!(s.proto, Proto::Tcp);
     assert_eq!(s.src, "198.18.0.1:40000".parse().unwrap());
     assert_eq!(s.dst, "198.18.0.2:443".parse().unwrap());
-    assert_eq!(s.ip_len, 20 + 20 + 100);
+    assert_eq!(s.bytes, 20 + 20 + 100);
     assert_eq!(s.ts, T0);
 }
 
@@ -66,7 +66,7 @@ fn vlan_and_qinq_tags_are_looked_through() {
         b.write(&mut frame, &[1; 10]).unwrap();
         let s = full(LinkType::Ethernet, &frame).unwrap();
         assert_eq!(s.proto, Proto::Udp);
-        assert_eq!(s.ip_len, 20 + 8 + 10, "{tags} tag(s)");
+        assert_eq!(s.bytes, 20 + 8 + 10, "{tags} tag(s)");
     }
 }
 
@@ -76,7 +76,7 @@ fn raw_ip_v6_udp() {
     let s = full(LinkType::RawIp, &pkt).unwrap();
     assert_eq!(s.proto, Proto::Udp);
     assert_eq!(s.src, "[fd00::1]:5353".parse().unwrap());
-    assert_eq!(s.ip_len, 40 + 8 + 33);
+    assert_eq!(s.bytes, 40 + 8 + 33);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn linux_cooked_v1_and_v2_headers_are_skipped() {
     for (link, frame) in [(LinkType::LinuxSll, sll), (LinkType::LinuxSll2, sll2)] {
         let s = full(link, &frame).unwrap();
         assert_eq!(s.dst, "[fd00::2]:53".parse().unwrap(), "{link:?}");
-        assert_eq!(s.ip_len, 40 + 8 + 5, "{link:?}");
+        assert_eq!(s.bytes, 40 + 8 + 5, "{link:?}");
     }
 }
 
@@ -103,7 +103,7 @@ fn bsd_loopback_header_is_skipped() {
     let mut frame = 2u32.to_ne_bytes().to_vec(); // AF_INET
     b.write(&mut frame, &[]).unwrap();
     let s = full(LinkType::Null, &frame).unwrap();
-    assert_eq!(s.ip_len, 40);
+    assert_eq!(s.bytes, 40);
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn truncated_capture_still_counts_the_whole_packet() {
     // 1400 payload bytes on the wire, only the first 128 captured (the snap length).
     let frame = tcp_v4_ethernet(&[9; 1_400]);
     let s = summarize(LinkType::Ethernet, T0, &frame[..128], frame.len() as u32).unwrap();
-    assert_eq!(s.ip_len, 20 + 20 + 1_400);
+    assert_eq!(s.bytes, 20 + 20 + 1_400);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn ip_length_claiming_more_than_the_wire_is_clamped() {
     let mut frame = tcp_v4_ethernet(&[0; 10]);
     frame[14 + 2] = 0xff; // total length high byte: claims ~65 KB
     let s = full(LinkType::Ethernet, &frame).unwrap();
-    assert_eq!(s.ip_len, (frame.len() - 14) as u32);
+    assert_eq!(s.bytes, (frame.len() - 14) as u32);
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn ethernet_padding_is_not_counted() {
     let mut frame = tcp_v4_ethernet(&[]);
     frame.resize(60, 0); // minimum Ethernet frame
     let s = full(LinkType::Ethernet, &frame).unwrap();
-    assert_eq!(s.ip_len, 40);
+    assert_eq!(s.bytes, 40);
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn ipv6_extension_header_chains_are_walked_to_the_ports() {
     assert_eq!(s.proto, Proto::Tcp);
     assert_eq!(s.src, "[fd00::1]:40000".parse().unwrap());
     assert_eq!(s.dst, "[fd00::2]:443".parse().unwrap());
-    assert_eq!(s.ip_len, 40 + 24 + 20);
+    assert_eq!(s.bytes, 40 + 24 + 20);
 }
 
 #[test]
@@ -361,7 +361,7 @@ fn later_ipv4_fragments_join_their_first_fragments_flow() {
     assert_eq!(f.ports, Some((Proto::Udp, 4000, 53)));
     let p = table.packet(f, T0, 1500).unwrap();
     assert_eq!(
-        (p.src, p.dst, p.ip_len),
+        (p.src, p.dst, p.bytes),
         (
             "198.18.0.1:4000".parse().unwrap(),
             "198.18.0.2:53".parse().unwrap(),
@@ -372,7 +372,7 @@ fn later_ipv4_fragments_join_their_first_fragments_flow() {
     assert_eq!(l.ports, None);
     let p = table.packet(l, T0, 628).unwrap();
     assert_eq!(
-        (p.proto, p.src.port(), p.dst.port(), p.ip_len),
+        (p.proto, p.src.port(), p.dst.port(), p.bytes),
         (Proto::Udp, 4000, 53, 628)
     );
     let s = fragment_of(LinkType::Ethernet, &stranger).unwrap();
@@ -415,4 +415,21 @@ fn the_fragment_table_stays_bounded() {
         table.packet(fragment_of(LinkType::Ethernet, &frame).unwrap(), T0, 92);
     }
     assert_eq!(table.len(), MAX_DATAGRAMS);
+}
+
+#[test]
+fn a_run_absorbs_only_its_own_flow_and_direction_while_counts_fit() {
+    let a: std::net::SocketAddr = "10.0.0.1:4000".parse().unwrap();
+    let b: std::net::SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let one = |src, dst, bytes| PacketSummary::one(Timestamp(5), Proto::Udp, src, dst, bytes);
+    let mut run = one(a, b, 100);
+    assert!(run.absorb(&one(a, b, 50)));
+    assert_eq!((run.packets, run.bytes), (2, 150));
+    assert!(!run.absorb(&one(b, a, 50)), "the other direction");
+    assert!(!run.absorb(&PacketSummary::one(Timestamp(5), Proto::Tcp, a, b, 50)));
+    run.packets = u16::MAX;
+    assert!(!run.absorb(&one(a, b, 50)), "packet count full");
+    run.packets = 1;
+    run.bytes = u32::MAX - 10;
+    assert!(!run.absorb(&one(a, b, 50)), "byte count full");
 }

@@ -101,9 +101,9 @@ fn main() {
         match summarize(link, Timestamp(i), &buf, wire_len) {
             Ok(s) => {
                 assert!(
-                    s.ip_len <= wire_len,
+                    s.bytes <= wire_len,
                     "ip_len {} > wire {wire_len} for {buf:02x?}",
-                    s.ip_len
+                    s.bytes
                 );
                 parsed += 1;
             }

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let link = LinkType::ALL[usize::from(selector) % LinkType::ALL.len()];
     let wire_len = frame.len() as u32 + u32::from(selector >> 3);
     match summarize(link, Timestamp(0), frame, wire_len) {
-        Ok(s) => assert!(s.ip_len <= wire_len),
+        Ok(s) => assert!(s.bytes <= wire_len),
         Err(skip) if skip.reason == Unattributed::Fragment => {
             if let Some(f) = fragment_of(link, frame) {
                 FragmentTable::default().packet(f, Timestamp(0), skip.bytes);
