@@ -241,7 +241,7 @@ impl Engine {
             ledger: self.ledger,
             both_ends: self.both_ends,
             scans: self.scans,
-            flows: self.flows.len(),
+            flows: self.flows.added(),
             unreadable_processes: self.table.unreadable_processes,
         }
     }
@@ -479,7 +479,8 @@ pub struct Finished {
     /// Packets whose both ends are local: each was charged twice (out and in).
     pub both_ends: Counter,
     pub scans: u32,
-    pub flows: usize,
+    /// Flows the engine tracked over the capture.
+    pub flows: u64,
     pub unreadable_processes: u32,
 }
 

@@ -63,7 +63,7 @@ pub struct Summary {
     pub unattributed: Counter,
     pub dropped: Dropped,
     pub processes_seen: usize,
-    pub flows_seen: usize,
+    pub flows_seen: u64,
     pub socket_scans: u32,
     /// What attributed traffic: `proc` always, `socket_log` when the kernel socket log
     /// was active.
@@ -552,7 +552,7 @@ mod tests {
             ledger,
             both_ends: Counter::default(),
             scans: 1,
-            flows: traffic.len(),
+            flows: traffic.len() as u64,
             unreadable_processes: 0,
         }
     }

@@ -35,6 +35,8 @@ pub struct FlowCache {
     /// times cheaper than hashing a pair of socket addresses.
     recent: [Option<(FlowKey, u32)>; 2],
     next_recent: usize,
+    /// Flows ever added: the cache's size undercounts once the bound has evicted.
+    added: u64,
 }
 
 impl FlowCache {
@@ -64,7 +66,14 @@ impl FlowCache {
                 *slot = None;
             }
         }
-        self.flows.insert(key, state);
+        if self.flows.insert(key, state).is_none() {
+            self.added += 1;
+        }
+    }
+
+    /// Flows ever added. A flow forgotten at the bound and seen again counts again.
+    pub fn added(&self) -> u64 {
+        self.added
     }
 
     /// At the bound, forgets what is cheap to learn again: flows given up on or still
@@ -154,5 +163,6 @@ mod tests {
         }
         assert!(cache.len() <= MAX_FLOWS);
         assert_eq!(cache.get(&key(0)), Some(FlowState::Known { flow: 7 }));
+        assert_eq!(cache.added(), (MAX_FLOWS + 10) as u64, "every flow counted");
     }
 }

@@ -101,8 +101,9 @@ pub struct SnapshotArgs {
           value_parser = clap::value_parser!(u32).range(1..=2048))]
     pub buffer_size: Option<u32>,
 
-    /// Packets the queue between capture and attribution holds; when it is full,
-    /// packets are dropped and counted, never waited for.
+    /// Packets the queue between capture and attribution holds (a run of one flow's
+    /// packets takes one place); when it is full, packets are dropped and counted,
+    /// never waited for.
     #[arg(long, value_name = "PACKETS", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1_024..=4_194_304))]
     pub queue_size: u32,
