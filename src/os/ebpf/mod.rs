@@ -104,15 +104,9 @@ pub struct SocketLogProbe {
 pub struct RelocatedSocketLog(Ebpf);
 
 impl SocketLogProbe {
-    /// Loads the object and attaches every hook the kernel allows. Fails (with the
-    /// kernel's reason) only when none could be attached.
-    pub fn load() -> Result<SocketLogProbe, String> {
-        SocketLogProbe::relocate()?.attach()
-    }
-
-    /// Relocates the object against the kernel's BTF and creates its maps: about 20 ms,
-    /// and netflow's largest transient memory (the kernel's 5 MB of BTF take ~17 MB
-    /// while parsed). Freed before this returns.
+    /// Loading, first half: relocates the object against the kernel's BTF and creates
+    /// its maps. About 20 ms, and netflow's largest transient memory (the kernel's 5 MB
+    /// of BTF take ~17 MB while parsed), freed before this returns.
     pub fn relocate() -> Result<RelocatedSocketLog, String> {
         // One parse of the kernel's BTF, dropped with the loader. `Ebpf::load` would
         // parse it twice: its loader's constructor parses it, then it parses it again
@@ -120,11 +114,29 @@ impl SocketLogProbe {
         let ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| describe(&e))?;
         Ok(RelocatedSocketLog(ebpf))
     }
+
+    /// Hands every record waiting in the ring buffer to `f`; returns how many.
+    pub fn drain(&mut self, mut f: impl FnMut(RawRecord)) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.records.next() {
+            if let Some(record) = RawRecord::decode(&item) {
+                f(record);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Records the kernel dropped because the ring buffer was full.
+    pub fn lost(&self) -> u64 {
+        self.lost.get(&0, 0).unwrap_or(0)
+    }
 }
 
 impl RelocatedSocketLog {
-    /// Has the kernel verify each program (a few ms) and attaches it. Fails only when no
-    /// hook could be attached.
+    /// Loading, second half: has the kernel verify each program (a few ms) and attaches
+    /// every hook it allows. Fails (with the kernel's reason) only when none could be
+    /// attached.
     pub fn attach(self) -> Result<SocketLogProbe, String> {
         let mut ebpf = self.0;
         let mut hooks = Vec::new();
@@ -164,25 +176,6 @@ impl RelocatedSocketLog {
             lost,
             hooks,
         })
-    }
-}
-
-impl SocketLogProbe {
-    /// Hands every record waiting in the ring buffer to `f`; returns how many.
-    pub fn drain(&mut self, mut f: impl FnMut(RawRecord)) -> usize {
-        let mut n = 0;
-        while let Some(item) = self.records.next() {
-            if let Some(record) = RawRecord::decode(&item) {
-                f(record);
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// Records the kernel dropped because the ring buffer was full.
-    pub fn lost(&self) -> u64 {
-        self.lost.get(&0, 0).unwrap_or(0)
     }
 }
 
