@@ -1,8 +1,11 @@
 //! The capture side of the queue: one per capture thread.
 
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
+
+use foldhash::fast::FixedState;
 
 use super::Event;
 use crate::model::{Counter, Timestamp, Unattributed};
@@ -24,9 +27,9 @@ pub struct CaptureTally {
 /// queue operation (and at most one wake-up of the engine thread) per batch instead of
 /// per packet: cross-thread wake-ups were most of the end-to-end cost per packet.
 pub const BATCH: usize = 1024;
-/// How many of the batch's latest entries a packet may be added to: a bulk transfer
-/// alternates data one way and ACKs the other.
-const RUN_WINDOW: usize = 2;
+/// Slots of the index from a flow (and direction) to its run in the batch: twice what a
+/// batch holds, so flows seldom share one (two that do only make more entries).
+const RUN_SLOTS: usize = 2 * BATCH;
 /// A batch is sent once its first packet is this old, so a trickle is not held back.
 const BATCH_SPAN_US: u64 = 5_000;
 
@@ -35,6 +38,10 @@ pub struct Intake {
     link: LinkType,
     tx: SyncSender<Event>,
     batch: Vec<PacketSummary>,
+    /// Batch index + 1 of each flow's run, by a hash of its addresses; 0 for none. A
+    /// fixed hash: flows made to share a slot only make more entries, never wrong ones.
+    runs: Box<[u16; RUN_SLOTS]>,
+    run_hasher: FixedState,
     /// When the batch's first packet was captured.
     batch_since: Timestamp,
     /// The capture's start: runs never span two of its seconds (the per-second series).
@@ -60,6 +67,8 @@ impl Intake {
             link,
             tx,
             batch: Vec::with_capacity(BATCH),
+            runs: Box::new([0; RUN_SLOTS]),
+            run_hasher: FixedState::default(),
             batch_since: start,
             start,
             tap,
@@ -97,23 +106,18 @@ impl FrameSink for Intake {
 }
 
 impl Intake {
-    /// Adds a packet to the batch: to a run of its flow and direction among the last
-    /// entries when there is one in the same capture second, so a flood or a bulk
-    /// transfer costs the engine one entry per run, not per packet.
+    /// Adds a packet to the batch: to the run of its flow and direction when the batch
+    /// has one from the same capture second, so the engine pays per run, not per
+    /// packet (a flood is one run per batch; a few busy flows, a few runs).
     fn queue(&mut self, summary: PacketSummary) {
         self.tally.captured.add(u64::from(summary.bytes));
         if self.batch.is_empty() {
             self.batch_since = summary.ts;
         }
-        let second = summary.ts.whole_secs_since(self.start);
-        let recent = self.batch.len().saturating_sub(RUN_WINDOW);
-        let start = self.start;
-        let absorbed = self.batch[recent..]
-            .iter_mut()
-            .rev()
-            .any(|run| run.ts.whole_secs_since(start) == second && run.absorb(&summary));
-        if !absorbed {
+        if let Err(slot) = self.add_to_run(&summary) {
             self.batch.push(summary);
+            // At most BATCH entries: the index fits in u16.
+            self.runs[slot] = self.batch.len() as u16;
         }
         let span = summary
             .ts
@@ -122,6 +126,32 @@ impl Intake {
         if self.batch.len() >= BATCH || span >= BATCH_SPAN_US {
             self.flush();
         }
+    }
+
+    /// Adds `p` to its flow's run, or says which index slot a new run of it takes.
+    fn add_to_run(&mut self, p: &PacketSummary) -> Result<(), usize> {
+        let second = p.ts.whole_secs_since(self.start);
+        let start = self.start;
+        let mut joins =
+            |run: &mut PacketSummary| run.ts.whole_secs_since(start) == second && run.absorb(p);
+        // The last entry first: a flood is one flow, and comparing beats hashing.
+        if self.batch.last_mut().is_some_and(&mut joins) {
+            return Ok(());
+        }
+        // Two candidate slots per flow: two flows rarely share both.
+        let hash = self.run_hasher.hash_one((p.proto, p.src, p.dst));
+        let slots = [hash as usize, (hash >> 32) as usize].map(|h| h & (RUN_SLOTS - 1));
+        for slot in slots {
+            if let Some(i) = usize::from(self.runs[slot]).checked_sub(1) {
+                if joins(&mut self.batch[i]) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(slots
+            .into_iter()
+            .find(|&slot| self.runs[slot] == 0)
+            .unwrap_or(slots[0]))
     }
 
     /// A fragment as a packet of its datagram's flow, once the first fragment (which
@@ -140,6 +170,7 @@ impl Intake {
         if self.batch.is_empty() {
             return;
         }
+        self.runs.fill(0);
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         if let Err(TrySendError::Full(Event::Packets(mut batch)))
         | Err(TrySendError::Disconnected(Event::Packets(mut batch))) =
@@ -242,15 +273,44 @@ mod tests {
     }
 
     #[test]
-    fn only_the_latest_entries_take_a_packet() {
+    fn interleaved_flows_each_make_one_run() {
         let (mut intake, rx) = intake();
-        let d = "10.0.0.4:80";
-        for (i, dst) in [B, C, d, B].into_iter().enumerate() {
-            intake.queue(packet(A, dst, 100, i as u64));
+        let flows: Vec<String> = (0..64).map(|i| format!("10.0.1.{i}:5000")).collect();
+        for round in 0..10 {
+            for (i, src) in flows.iter().enumerate() {
+                intake.queue(packet(src, B, 64, round * 100 + i as u64));
+            }
         }
         let batch = sent(intake, &rx);
-        assert_eq!(batch.len(), 4, "B is three entries back: a new entry");
-        assert_eq!(batch.iter().map(|p| u64::from(p.packets)).sum::<u64>(), 4);
+        // Two flows sharing both their slots would start new runs (never wrong ones);
+        // with the fixed hash, none of these 64 do.
+        assert_eq!(batch.len(), 64);
+        assert_eq!(batch.iter().map(|p| u64::from(p.packets)).sum::<u64>(), 640);
+        for src in &flows {
+            let src: std::net::SocketAddr = src.parse().unwrap();
+            let n: u16 = batch
+                .iter()
+                .filter(|p| p.src == src)
+                .map(|p| p.packets)
+                .sum();
+            assert_eq!(n, 10, "{src}");
+        }
+    }
+
+    #[test]
+    fn a_new_batch_starts_new_runs() {
+        let (mut intake, rx) = intake();
+        intake.queue(packet(A, B, 100, 0));
+        intake.flush();
+        intake.queue(packet(A, C, 100, 1));
+        intake.queue(packet(A, B, 100, 2));
+        let first = match rx.try_recv() {
+            Ok(Event::Packets(batch)) => batch,
+            _ => panic!("no first batch"),
+        };
+        assert_eq!(first.len(), 1);
+        let second = sent(intake, &rx);
+        assert_eq!(second.len(), 2, "the index was cleared with the batch");
     }
 
     #[test]

@@ -34,7 +34,7 @@
 //!   udp-chatter <server-addr> <sockets> <seconds>
 //!       opens `sockets` connected UDP sockets and sends 100 bytes on each once a
 //!       second for `seconds`: many long-lived small flows.
-//!   udp-flood <server-addr> <count> <size>
+//!   udp-flood <server-addr> <count> <size> [flows]
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
 //!   udp-sink <listen-addr> <seconds>
 //!       reads and discards datagrams until none arrives for `seconds`.
@@ -76,7 +76,7 @@ fn main() {
         "tcp-hold" => tcp_hold(num(1)),
         "udp-chatter" => udp_chatter(addr(1), num(2), num(3)),
         "udp-storm-client" => udp_storm_client(addr(1), num(2), num(3), num(4)),
-        "udp-flood" => udp_flood(addr(1), num(2), num(3)),
+        "udp-flood" => udp_flood(addr(1), num(2), num(3), args.get(4).map_or(1, |_| num(4))),
         "udp-sink" => udp_sink(addr(1), num(2)),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
         "udp-client" => udp_client(addr(1), num(2), num(3)),
@@ -336,16 +336,22 @@ fn udp_client(server: SocketAddr, count: usize, size: usize) {
     linger(socket);
 }
 
-fn udp_flood(server: SocketAddr, count: usize, size: usize) {
-    let bind = any_port_for(server);
-    let socket = UdpSocket::bind(bind).expect("bind");
-    socket.connect(server).expect("connect");
-    say(format!("ready {}", socket.local_addr().expect("addr")));
+/// Sends `count` datagrams from `flows` sockets in turn (so consecutive packets are of
+/// different flows when `flows` > 1).
+fn udp_flood(server: SocketAddr, count: usize, size: usize, flows: usize) {
+    let sockets: Vec<UdpSocket> = (0..flows.max(1))
+        .map(|_| {
+            let socket = UdpSocket::bind(any_port_for(server)).expect("bind");
+            socket.connect(server).expect("connect");
+            socket
+        })
+        .collect();
+    say(format!("ready {}", sockets[0].local_addr().expect("addr")));
     let payload = vec![b'f'; size];
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let (mut sent, mut packets) = (0, 0);
     while packets < count && std::time::Instant::now() < deadline {
-        if let Ok(n) = socket.send(&payload) {
+        if let Ok(n) = sockets[packets % sockets.len()].send(&payload) {
             sent += n;
             packets += 1;
         }
@@ -353,7 +359,7 @@ fn udp_flood(server: SocketAddr, count: usize, size: usize) {
     say(format!(
         "done sent={sent} recv=0 sent_packets={packets} recv_packets=0"
     ));
-    linger(socket);
+    linger(sockets);
 }
 
 fn udp_sink(listen: SocketAddr, quiet_secs: usize) {
