@@ -1,8 +1,8 @@
 use std::collections::VecDeque;
 
 /// A bounded ring of packets waiting for the next socket scan, grown as packets wait
-/// (it is empty most of the time, so it does not hold its bound up front). When full, the oldest
-/// packet is pushed out and handed back so the caller can count it.
+/// (it is empty most of the time, so it does not hold its bound up front). When full,
+/// the oldest packet is pushed out and handed back so the caller can count it.
 #[derive(Debug)]
 pub struct PendingRing<T> {
     packets: VecDeque<T>,

@@ -48,21 +48,19 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     // handles and filter, then the pcap file (created last, so a bad filter never
     // truncates an existing capture).
     let report_file = args.output.as_deref().map(ReportFile::create).transpose()?;
+    // Whole packets with -w, else headers only (and a ring sized for them).
+    let (snaplen, default_buffer_mib) = if args.write.is_some() {
+        (FULL_SNAPLEN, FULL_BUFFER_MIB)
+    } else {
+        (HEADER_SNAPLEN, HEADER_BUFFER_MIB)
+    };
+    let buffer_mib = args.buffer_size.unwrap_or(default_buffer_mib);
     let config = SnapshotConfig {
         interfaces: selected,
         duration: args.duration,
         capture: CaptureSettings {
-            snaplen: if args.write.is_some() {
-                FULL_SNAPLEN
-            } else {
-                HEADER_SNAPLEN
-            },
-            buffer_bytes: (args.buffer_size.unwrap_or(if args.write.is_some() {
-                FULL_BUFFER_MIB
-            } else {
-                HEADER_BUFFER_MIB
-            }) as i32)
-                .saturating_mul(1 << 20),
+            snaplen,
+            buffer_bytes: (buffer_mib as i32).saturating_mul(1 << 20),
             filter: args.filter.clone(),
         },
         rescan_interval: args.rescan_interval,
