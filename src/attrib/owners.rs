@@ -1,8 +1,9 @@
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use foldhash::fast::RandomState;
 
-use crate::model::{FlowKey, Unattributed};
+use crate::model::{FlowKey, Proto, Unattributed};
 
 /// What netflow knows about a flow's owner. Flows are attributed once, not once per
 /// packet: after the first lookup, a packet costs one hash probe.
@@ -26,10 +27,68 @@ pub enum FlowState {
 /// known flow costs one lookup when its next packet comes, so the bound can be small.
 pub const MAX_FLOWS: usize = 1 << 16;
 
+/// A flow key as the cache stores it: 40 bytes instead of [`FlowKey`]'s 72 (a
+/// `SocketAddr` keeps room for IPv6 flow info and scope, which netflow never sets), so
+/// more of the table stays in the CPU's cache when thousands of flows interleave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PackedKey {
+    local: [u8; 16],
+    remote: [u8; 16],
+    local_port: u16,
+    remote_port: u16,
+    proto: Proto,
+    local_v6: bool,
+    remote_v6: bool,
+}
+
+impl PackedKey {
+    fn pack(key: &FlowKey) -> PackedKey {
+        let (local, local_v6) = pack_ip(key.local.ip());
+        let (remote, remote_v6) = pack_ip(key.remote.ip());
+        PackedKey {
+            local,
+            remote,
+            local_port: key.local.port(),
+            remote_port: key.remote.port(),
+            proto: key.proto,
+            local_v6,
+            remote_v6,
+        }
+    }
+
+    fn unpack(&self) -> FlowKey {
+        FlowKey {
+            proto: self.proto,
+            local: SocketAddr::new(unpack_ip(self.local, self.local_v6), self.local_port),
+            remote: SocketAddr::new(unpack_ip(self.remote, self.remote_v6), self.remote_port),
+        }
+    }
+}
+
+fn unpack_ip(b: [u8; 16], v6: bool) -> IpAddr {
+    if v6 {
+        Ipv6Addr::from(b).into()
+    } else {
+        Ipv4Addr::new(b[0], b[1], b[2], b[3]).into()
+    }
+}
+
+/// An address's bytes (IPv4 in the first four) and whether it is IPv6.
+fn pack_ip(ip: IpAddr) -> ([u8; 16], bool) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = [0; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            (b, false)
+        }
+        IpAddr::V6(v6) => (v6.octets(), true),
+    }
+}
+
 /// The per-flow owner cache, bounded by [`MAX_FLOWS`].
 #[derive(Debug, Default)]
 pub struct FlowCache {
-    flows: HashMap<FlowKey, FlowState, RandomState>,
+    flows: HashMap<PackedKey, FlowState, RandomState>,
     /// The last known flows looked up (both ends of a loopback packet fit): bulk
     /// transfers and floods are long runs of one flow, and a key comparison is several
     /// times cheaper than hashing a pair of socket addresses.
@@ -49,7 +108,7 @@ impl FlowCache {
         {
             return Some(FlowState::Known { flow });
         }
-        let state = self.flows.get(key).copied();
+        let state = self.flows.get(&PackedKey::pack(key)).copied();
         if let Some(FlowState::Known { flow }) = state {
             self.recent[self.next_recent] = Some((*key, flow));
             self.next_recent ^= 1;
@@ -58,7 +117,8 @@ impl FlowCache {
     }
 
     pub fn set(&mut self, key: FlowKey, state: FlowState) {
-        if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&key) {
+        let packed = PackedKey::pack(&key);
+        if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&packed) {
             self.make_room();
         }
         for slot in &mut self.recent {
@@ -66,7 +126,7 @@ impl FlowCache {
                 *slot = None;
             }
         }
-        if self.flows.insert(key, state).is_none() {
+        if self.flows.insert(packed, state).is_none() {
             self.added += 1;
         }
     }
@@ -92,7 +152,7 @@ impl FlowCache {
     /// Every flow whose owner is known, with its ledger index.
     pub fn known(&self) -> impl Iterator<Item = (FlowKey, u32)> + '_ {
         self.flows.iter().filter_map(|(k, s)| match s {
-            FlowState::Known { flow } => Some((*k, *flow)),
+            FlowState::Known { flow } => Some((k.unpack(), *flow)),
             _ => None,
         })
     }
@@ -148,6 +208,19 @@ mod tests {
             "a change is never hidden"
         );
         assert_eq!(cache.get(&key(9)), None);
+    }
+
+    #[test]
+    fn packed_keys_unpack_to_the_same_flow() {
+        for (local, remote) in [
+            ("10.0.0.1:80", "10.0.0.2:40000"),
+            ("[fd00::1]:443", "[2001:db8::7]:5353"),
+            ("0.0.0.0:53", "0.0.0.0:0"),
+        ] {
+            let key = FlowKey::new(Proto::Udp, local.parse().unwrap(), remote.parse().unwrap());
+            assert_eq!(PackedKey::pack(&key).unpack(), key);
+        }
+        assert_eq!(std::mem::size_of::<PackedKey>(), 40);
     }
 
     #[test]
