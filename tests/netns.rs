@@ -372,12 +372,7 @@ fn filter_limits_what_is_captured() {
     let (_s2, filtered_out, _) = udp_exchange(&lab, 7304, 30, 100);
     let report = nf.finish(Duration::from_secs(15));
     assert_udp_client_exact(&report, &counted, moved);
-    let pids: Vec<u64> = report["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| num(&r["pid"]))
-        .collect();
+    let pids = report_pids(&report);
     assert!(!pids.contains(&u64::from(filtered_out.pid)), "{report:#}");
     assert_eq!(report["summary"]["filter"], "udp port 7303");
     assert_eq!(num(&report["summary"]["captured"]["packets"]), 60);

@@ -86,12 +86,7 @@ fn a_missing_capability_is_named_in_the_report() {
     assert!(warnings.contains("CAP_SYS_PTRACE"), "{warnings}");
     assert!(warnings.contains("CAP_DAC_READ_SEARCH"), "{warnings}");
     // Root's sockets cannot be matched: nothing is guessed, it is all unattributed.
-    let pids: Vec<u64> = report["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| num(&r["pid"]))
-        .collect();
+    let pids = report_pids(&report);
     assert!(
         !pids.contains(&u64::from(server)) && !pids.contains(&u64::from(client)),
         "{pids:?}"

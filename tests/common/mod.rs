@@ -409,6 +409,16 @@ pub fn num(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
+/// The pid of every process row in the report.
+pub fn report_pids(report: &serde_json::Value) -> Vec<u64> {
+    report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| num(&r["pid"]))
+        .collect()
+}
+
 /// The report's totals equation: captured (+ both-ends-local again) = attributed +
 /// unattributed + dropped from the queue, for packets and for bytes.
 pub fn assert_totals_add_up(report: &serde_json::Value) {
