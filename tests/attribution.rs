@@ -6,11 +6,9 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// IP bytes tcpdump reads for TCP packets to and from `host:port`: (to, from).
 fn port_truth(pcap: &std::path::Path, host: &str, port: u16) -> (u64, u64) {
@@ -33,7 +31,7 @@ fn share(part: u64, whole: u64) -> f64 {
 #[test]
 #[ignore = "needs root"]
 fn server_storm_of_short_connections_is_charged_to_the_server() {
-    let lab = Lab::new();
+    let lab = Lab::exclusive();
     let dir = Scratch::new("server-storm");
     let nf = Netflow::start(
         &lab,

@@ -6,12 +6,10 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn netflow(args: &[&str]) -> (Output, Duration) {
     let began = Instant::now();

@@ -6,14 +6,12 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Debian's Python, where python3-jsonschema and python3-prometheus-client install.
 const PYTHON: &str = "/usr/bin/python3";

@@ -6,13 +6,11 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A 256 KiB tmpfs mounted on `dir` for the life of the guard.
 struct TinyDisk<'a>(&'a Path);

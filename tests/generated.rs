@@ -1,6 +1,6 @@
 //! man/netflow.1 and completions/ are generated from the clap definition and checked
 //! in. This test fails when they no longer match the CLI; regenerate them with
-//! `NETFLOW_REGENERATE=1 cargo test --test generated`.
+//! `NETFLOW_REGENERATE=1 cargo test --test integration generated`.
 #![allow(
     clippy::disallowed_methods,
     reason = "this test reads and writes the checked-in files"
@@ -70,7 +70,7 @@ fn check(path: &str, expected: Vec<u8>) {
     let actual = std::fs::read(&full).unwrap_or_default();
     assert!(
         actual == expected,
-        "{path} is out of date with the CLI: run NETFLOW_REGENERATE=1 cargo test --test generated"
+        "{path} is out of date with the CLI: run NETFLOW_REGENERATE=1 cargo test --test integration generated"
     );
 }
 

@@ -5,11 +5,9 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// CPU seconds a process has used (user + system), from /proc/PID/stat.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -23,7 +21,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Cores netflow used over two seconds in the middle of a UDP flood.
 fn cores_under_flood(extra: &[&str]) -> (f64, serde_json::Value, u32) {
-    let lab = Lab::new();
+    let lab = Lab::exclusive();
     let dir = Scratch::new("limit");
     // --quiet: under a flood the pcap writer (the readiness signal of these tests) falls
     // behind, and says so.

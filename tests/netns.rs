@@ -10,11 +10,9 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Which packets belong to one local socket, and what its IP and TCP/UDP headers weigh.
 struct Expect<'a> {

@@ -6,14 +6,12 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A copy of netflow with `caps` set on the file, where user nobody may run it.
 fn netflow_with_caps(dir: &Path, caps: &str) -> PathBuf {

@@ -7,13 +7,11 @@
     reason = "tests drive the real binary: they read clocks and files"
 )]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn share(part: u64, whole: u64) -> f64 {
     assert!(whole > 0, "no traffic to measure");
@@ -36,7 +34,7 @@ fn port_truth(pcap: &Path, proto: &str, port: u16) -> u64 {
 /// A client opens 2,000 TCP connections of 10 KiB, 4 ms apart, each closed within a
 /// few milliseconds; returns the share of its bytes netflow charged to it.
 fn client_storm(ebpf: &str, port: u16) -> f64 {
-    let lab = Lab::new();
+    let lab = Lab::exclusive();
     let dir = Scratch::new(&format!("client-storm-{ebpf}"));
     let nf = Netflow::start(
         &lab,
@@ -173,7 +171,7 @@ fn udp_exchanges_from_fresh_sockets_are_attributed_to_their_process() {
 fn short_lived_processes_each_keep_their_bytes() {
     const RUNS: usize = 200;
     const EACH: u64 = 10_240;
-    let lab = Lab::new();
+    let lab = Lab::exclusive();
     let dir = Scratch::new("short-processes");
     let nf = Netflow::start(
         &lab,

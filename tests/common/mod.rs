@@ -3,7 +3,7 @@
 //! reader of the pcap files netflow writes.
 #![allow(
     dead_code,
-    reason = "each test binary uses a different subset of these helpers"
+    reason = "each test module uses a different subset of these helpers"
 )]
 #![allow(
     clippy::disallowed_methods,
@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 pub const NETFLOW: &str = env!("CARGO_BIN_EXE_netflow");
@@ -54,6 +54,16 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub struct Lab {
     pub a: String,
     pub b: String,
+    _turn: Turn,
+}
+
+/// Labs share the machine; a test that measures CPU or a storm's share holds it alone.
+static TURNS: RwLock<()> = RwLock::new(());
+
+/// Held (never read) for as long as the lab lives.
+enum Turn {
+    Shared(RwLockReadGuard<'static, ()>),
+    Alone(RwLockWriteGuard<'static, ()>),
 }
 
 pub const A4: &str = "198.18.0.1";
@@ -62,12 +72,27 @@ pub const A6: &str = "fd4e::1";
 pub const B6: &str = "fd4e::2";
 
 impl Lab {
+    /// A lab that runs beside other labs.
     pub fn new() -> Lab {
+        // A test that panicked poisons the lock; the next one may still run.
+        let turn = TURNS.read().unwrap_or_else(|e| e.into_inner());
+        Lab::with_turn(Turn::Shared(turn))
+    }
+
+    /// A lab that runs while no other lab does: for tests whose numbers a busy
+    /// machine would change (CPU shares, storms of short connections).
+    pub fn exclusive() -> Lab {
+        let turn = TURNS.write().unwrap_or_else(|e| e.into_inner());
+        Lab::with_turn(Turn::Alone(turn))
+    }
+
+    fn with_turn(turn: Turn) -> Lab {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let id = std::process::id();
         let lab = Lab {
             a: format!("nf{id}-{n}a"),
             b: format!("nf{id}-{n}b"),
+            _turn: turn,
         };
         run(&["ip", "netns", "add", &lab.a]);
         run(&["ip", "netns", "add", &lab.b]);
