@@ -32,12 +32,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("the report was written, but is incomplete: see its warnings")]
+    Incomplete,
     #[error("{0}; the report was written to standard output instead")]
     ReportLost(String),
     #[error("capture on `{iface}` failed: {message}")]
     Capture { iface: String, message: String },
     #[error("the kernel socket log (--ebpf on) could not be loaded: {0}")]
     SocketLog(String),
+    #[error("cannot start a thread ({0}): is a pids limit too low?")]
+    Thread(#[source] io::Error),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -59,9 +63,12 @@ impl Error {
             | Error::BadFilter { .. }
             | Error::Output { .. } => EXIT_USAGE,
             Error::Privileges { .. } => EXIT_PRIVILEGES,
-            Error::Capture { .. } | Error::ReportLost(_) | Error::SocketLog(_) | Error::Io(_) => {
-                EXIT_RUNTIME
-            }
+            Error::Capture { .. }
+            | Error::Incomplete
+            | Error::ReportLost(_)
+            | Error::SocketLog(_)
+            | Error::Thread(_)
+            | Error::Io(_) => EXIT_RUNTIME,
         }
     }
 }

@@ -16,10 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line, like every other netflow error; `--help` has the rest.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("netflow: {}", first.trim_start_matches("error: "));
+            eprintln!("netflow: {}", cli::one_line(&e));
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -45,7 +45,7 @@ fn bad_durations_are_refused() {
     for (d, needle) in [
         ("0s", "more than zero"),
         ("abc", "not a duration"),
-        ("30", "not a duration"),
+        ("30x", "not a duration"),
         ("8days", "maximum of 7 days"),
         ("-5s", ""),
     ] {

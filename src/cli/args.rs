@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Capture for a while, then report which processes moved the most traffic.
-    Snapshot(SnapshotArgs),
+    Snapshot(Box<SnapshotArgs>),
     /// List the interfaces netflow can capture on, with their state and addresses.
     Interfaces(InterfacesArgs),
 }
@@ -28,8 +28,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// How long to capture, e.g. 500ms, 30s, 5m, 1h. Ctrl-C or SIGTERM stops early and
-    /// still reports everything captured.
+    /// How long to capture, e.g. 500ms, 30s, 5m, 1h (a bare number is seconds). Ctrl-C,
+    /// SIGTERM or SIGHUP stops early and still reports everything captured.
     #[arg(short, long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub duration: Duration,
 
@@ -51,19 +51,29 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum, default_value_t = SortArg::Total)]
     pub sort: SortArg,
 
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-    pub format: FormatArg,
+    /// Report format: table (for people), json, csv or prometheus (node_exporter's
+    /// textfile collector). Default: from the -o file's extension (.json, .csv, .prom,
+    /// .txt), else table.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
 
-    /// Write the report to FILE (atomically: readers never see half a report)
-    /// instead of standard output.
+    /// Write the report to FILE instead of standard output: a new file renamed over
+    /// FILE when complete (readers never see half a report), or straight into a
+    /// character device or FIFO. Symbolic links and other files are refused.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Also save every captured packet, full length, to a pcap file (mode 0600). A name
-    /// ending in .pcapng writes pcapng with a comment per packet naming its process.
+    /// Also save every captured packet, full length, to a new pcap file (mode 0600),
+    /// named only when complete. An existing FILE is replaced only if it is your own
+    /// regular file with one link. A name ending in .pcapng writes pcapng with a comment
+    /// per packet naming its process.
     #[arg(short, long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+
+    /// Stop writing packets to the -w file once it reaches SIZE (e.g. 500M, 2G; a bare
+    /// number is MiB); capture and the report go on, and a warning says what was left out.
+    #[arg(long, value_name = "SIZE", value_parser = parse_write_limit, requires = "write")]
+    pub write_limit: Option<u64>,
 
     /// How often to rescan /proc for sockets; unknown traffic also triggers an early,
     /// rate-limited rescan.
@@ -92,14 +102,13 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = EbpfArg::Auto)]
     pub ebpf: EbpfArg,
 
-    /// Kernel capture buffer per interface, in MiB: netflow's largest memory (the ring
-    /// is mapped into it). Default 8, or 32 with -w (full packets take several times the
-    /// room of the 256-byte headers kept otherwise): 8 MiB of headers is about 50,000
-    /// small packets, and kept up with a million packets per second here; libpcap's
-    /// 2 MiB drops packets in bursts.
-    #[arg(long, value_name = "MIB",
-          value_parser = clap::value_parser!(u32).range(1..=2048))]
-    pub buffer_size: Option<u32>,
+    /// Kernel capture buffer per interface, e.g. 64M (a bare number is MiB; 1M to 2G):
+    /// netflow's largest memory (the ring is mapped into it). Default 8M, or 32M with -w
+    /// (full packets take several times the room of the 256-byte headers kept
+    /// otherwise): 8 MiB of headers is about 50,000 small packets, and kept up with a
+    /// million packets per second here; libpcap's 2 MiB drops packets in bursts.
+    #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
+    pub buffer_size: Option<u64>,
 
     /// Packets the queue between capture and attribution holds (a run of one flow's
     /// packets takes one place); when it is full, packets are dropped and counted,
@@ -131,6 +140,15 @@ pub enum FormatArg {
     Prometheus,
 }
 
+impl FormatArg {
+    /// The name the command line uses.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EbpfArg {
     Auto,
@@ -145,10 +163,18 @@ pub enum SortArg {
     Out,
 }
 
-/// A capture duration: a human duration, more than zero, at most [`MAX_DURATION`].
+/// A capture duration: a human duration, or bare seconds as `timeout` and iftop take
+/// them; more than zero, at most [`MAX_DURATION`].
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration like 500ms, 30s, 5m or 1h ({e})"))?;
+    let bare_seconds = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let d = if bare_seconds {
+        s.parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("`{s}` is longer than the maximum of 7 days"))?
+    } else {
+        humantime::parse_duration(s)
+            .map_err(|e| format!("`{s}` is not a duration like 500ms, 30s, 5m or 1h ({e})"))?
+    };
     if d.is_zero() {
         return Err("the duration must be more than zero".into());
     }
@@ -169,10 +195,24 @@ fn parse_cores(s: &str) -> Result<f64, String> {
     Ok(cores)
 }
 
-/// A memory size for `--mem-limit`, in bytes: a whole number with K, M or G (binary
-/// units; `KiB`, `MB` and the like also read as binary), a bare number is MiB; at least
-/// 16 MiB.
+/// A memory size for `--mem-limit`: at least 16 MiB.
 fn parse_memory(s: &str) -> Result<u64, String> {
+    parse_size(s, 16 << 20, u64::MAX)
+}
+
+/// The kernel capture ring: 1 MiB to 2047 MiB (libpcap takes an int).
+fn parse_buffer_size(s: &str) -> Result<u64, String> {
+    parse_size(s, 1 << 20, 2047 << 20)
+}
+
+/// The most a pcap file may grow to: at least its header and one small packet.
+fn parse_write_limit(s: &str) -> Result<u64, String> {
+    parse_size(s, 1 << 10, u64::MAX)
+}
+
+/// A size in bytes: a whole number with K, M or G (binary units; `KiB`, `MB` and the
+/// like also read as binary); a bare number is MiB. Between `min` and `max`.
+fn parse_size(s: &str, min: u64, max: u64) -> Result<u64, String> {
     let bad = || format!("`{s}` is not a size like 200M or 1G");
     let digits = s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = s.trim()[digits.len()..].to_ascii_uppercase();
@@ -184,10 +224,22 @@ fn parse_memory(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     let bytes = n.checked_mul(scale).ok_or_else(bad)?;
-    if bytes < 16 << 20 {
-        return Err(format!("`{s}` is less than the minimum of 16M"));
+    if bytes < min {
+        return Err(format!("`{s}` is less than the minimum of {}", size(min)));
+    }
+    if bytes > max {
+        return Err(format!("`{s}` is more than the maximum of {}", size(max)));
     }
     Ok(bytes)
+}
+
+/// A limit as the command line would write it.
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b => format!("{}K", b >> 10),
+    }
 }
 
 /// A rescan interval: 10ms to 1 minute.
@@ -219,9 +271,34 @@ mod tests {
     }
 
     #[test]
-    fn durations_reject_zero_bare_numbers_and_huge_values() {
+    fn bare_numbers_are_seconds_as_in_timeout_and_iftop() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("604801").is_err(), "over 7 days");
+        assert!(parse_duration("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn buffer_and_write_limits_take_sizes_with_units() {
+        assert_eq!(parse_buffer_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_buffer_size("64"), Ok(64 << 20));
+        assert_eq!(parse_buffer_size("1G"), Ok(1 << 30));
+        assert_eq!(
+            parse_buffer_size("2G"),
+            Err("`2G` is more than the maximum of 2047M".into()),
+            "libpcap takes an int"
+        );
+        assert_eq!(
+            parse_buffer_size("512K"),
+            Err("`512K` is less than the minimum of 1M".into())
+        );
+        assert_eq!(parse_write_limit("100M"), Ok(100 << 20));
+        assert!(parse_write_limit("lots").is_err());
+    }
+
+    #[test]
+    fn durations_reject_zero_negative_and_huge_values() {
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("0").is_err());
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("8days").is_err());
     }
@@ -234,7 +311,7 @@ mod tests {
         };
         assert_eq!(a.duration, Duration::from_secs(300));
         assert_eq!(a.top, 20);
-        assert_eq!(a.format, FormatArg::Table);
+        assert_eq!(a.format, None, "from -o's extension, else table");
         assert_eq!(a.sort, SortArg::Total);
         assert_eq!(a.rescan_interval, Duration::from_secs(1));
         assert_eq!(a.buffer_size, None);

@@ -5,7 +5,9 @@
 //! Does not capture or attribute anything itself: it drives [`crate::pipeline`].
 
 mod args;
+mod errors;
 mod run;
 
 pub use args::{Cli, Command, FormatArg, InterfacesArgs, SnapshotArgs, SortArg};
+pub use errors::one_line;
 pub use run::run;

@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::os::capture::CaptureSettings;
 use crate::os::cgroup::{self, Limits};
 use crate::os::interfaces::{self, Interface};
-use crate::os::output::ReportFile;
-use crate::os::{pcap_out, privileges, signals};
+use crate::os::output::{self, Place, ReportTarget};
+use crate::os::{privileges, signals};
 use crate::pipeline::{self, PcapTarget, Progress, SnapshotConfig, SocketLogMode};
 use crate::render::{self, Format};
 use crate::report::{Ranking, SortKey};
@@ -24,43 +24,60 @@ const FULL_SNAPLEN: i32 = 262_144;
 /// Snap length without `-w`: enough for the link, IP (with extension headers) and
 /// TCP headers (with options); payloads are never needed for attribution.
 const HEADER_SNAPLEN: i32 = 256;
-/// Kernel capture ring per interface, in MiB, without and with `-w` (`--buffer-size`).
-const HEADER_BUFFER_MIB: u32 = 8;
-const FULL_BUFFER_MIB: u32 = 32;
+/// Kernel capture ring per interface, without and with `-w` (`--buffer-size`).
+const HEADER_BUFFER_BYTES: u64 = 8 << 20;
+const FULL_BUFFER_BYTES: u64 = 32 << 20;
 /// Packets that may wait in the retry ring for a scan (up to 5 MiB, allocated as they wait).
 const PENDING_CAPACITY: usize = 65_536;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Snapshot(args) => snapshot(args),
+        Command::Snapshot(args) => snapshot(*args),
         Command::Interfaces(args) => list_interfaces(args),
     }
 }
 
 fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
+    // Signals first: one that arrives in the first milliseconds still ends in a report,
+    // and an abrupt exit (a second Ctrl-C) can undo whatever is created after this.
+    let stop = Arc::new(AtomicBool::new(false));
+    signals::install(stop.clone()).map_err(Error::Thread)?;
     privileges::check_capture()?;
+    let format = report_format(args.format, args.output.as_deref())?;
+
+    // Every path is checked before anything is opened or created, and nothing that
+    // exists is modified before the end: outputs are born unnamed and named when done.
+    let report_place = args.output.as_deref().map(Place::of).transpose()?;
+    if let Some(place) = &report_place {
+        ReportTarget::check(place)?;
+    }
+    let pcap_place = args.write.as_deref().map(Place::of).transpose()?;
+    if let Some(place) = &pcap_place {
+        output::check_capture_target(place)?;
+        if report_place.as_ref().is_some_and(|r| r.same_file(place)) {
+            return Err(Error::Usage(format!(
+                "-o and -w name the same file `{}`",
+                place.path().display()
+            )));
+        }
+    }
+
     let available = interfaces::list()?;
     let selected = select_interfaces(&args.interfaces, &available)?;
-
-    // Everything that can fail is checked before the first packet is read: the
-    // report's directory (a temporary file beside the target), then the capture
-    // handles and filter, then the pcap file (created last, so a bad filter never
-    // truncates an existing capture).
-    let report_file = args.output.as_deref().map(ReportFile::create).transpose()?;
     // Whole packets with -w, else headers only (and a ring sized for them).
-    let (snaplen, default_buffer_mib) = if args.write.is_some() {
-        (FULL_SNAPLEN, FULL_BUFFER_MIB)
+    let (snaplen, default_buffer) = if args.write.is_some() {
+        (FULL_SNAPLEN, FULL_BUFFER_BYTES)
     } else {
-        (HEADER_SNAPLEN, HEADER_BUFFER_MIB)
+        (HEADER_SNAPLEN, HEADER_BUFFER_BYTES)
     };
-    let buffer_mib = args.buffer_size.unwrap_or(default_buffer_mib);
+    let buffer_bytes = args.buffer_size.unwrap_or(default_buffer);
     let config = SnapshotConfig {
         interfaces: selected,
         duration: args.duration,
         capture: CaptureSettings {
             snaplen,
-            buffer_bytes: (buffer_mib as i32).saturating_mul(1 << 20),
+            buffer_bytes: i32::try_from(buffer_bytes).unwrap_or(i32::MAX),
             filter: args.filter.clone(),
         },
         rescan_interval: args.rescan_interval,
@@ -82,11 +99,11 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         },
     };
     let mut prepared = pipeline::prepare(config)?;
+    if pcap_place.is_some() {
+        prepared.check_pcap()?;
+    }
     if let Some(w) = privileges::fd_access_warning() {
         prepared.warn(w);
-    }
-    if let Some(path) = &args.write {
-        prepared.set_pcap(pcap_target(path)?);
     }
 
     // Confine netflow before capture starts; the guard lifts the limit and removes the
@@ -104,55 +121,88 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         prepared.set_self_limits(limit.description.clone());
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    signals::install(stop.clone())?;
+    // The outputs, last: unnamed files in their directories (or an opened device).
+    let report_target = report_place.map(ReportTarget::create).transpose()?;
+    if let Some(place) = pcap_place {
+        prepared.set_pcap(pcap_target(place, args.write_limit)?);
+    }
+
     let bar = if args.quiet {
         None
     } else {
         progress_bar(args.duration)
     };
-    let report = prepared.run(stop, |p| {
+    let outcome = prepared.run(stop, |p| {
         if let Some(bar) = &bar {
             show_progress(bar, p)
         }
-    });
+    })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     drop(self_limit);
 
+    let report = &outcome.report;
     if !args.quiet {
         for w in &report.warnings {
             eprintln!("netflow: warning: {w}");
         }
     }
     let mut bytes = Vec::new();
-    render::render(&report, format(args.format), &mut bytes)?;
-    match report_file {
-        Some(file) => file.commit(&bytes).map_err(|e| {
+    render::render(report, format, &mut bytes)?;
+    match report_target {
+        Some(target) => target.commit(&bytes).map_err(|e| {
             // Never lose a capture to a full disk: the report goes to stdout instead.
             let _ = write_stdout(&bytes);
             Error::ReportLost(e.to_string())
-        }),
-        None => write_stdout(&bytes),
+        })?,
+        None => write_stdout(&bytes)?,
+    }
+    if outcome.complete {
+        Ok(())
+    } else {
+        Err(Error::Incomplete)
     }
 }
 
-/// `-w FILE.pcapng` is annotated pcapng (captured as classic pcap into a temporary
-/// beside it, converted at the end); any other name is classic pcap.
-fn pcap_target(path: &Path) -> Result<PcapTarget, Error> {
-    let out = pcap_out::create(path)?;
-    if path.extension().is_none_or(|e| e != "pcapng") {
+/// The report format: `--format`, else the `-o` file's extension, else a table. An
+/// extension that names another format than `--format` is a mistake (exit 2).
+fn report_format(asked: Option<FormatArg>, output: Option<&Path>) -> Result<Format, Error> {
+    let by_name = output
+        .and_then(|p| p.extension())
+        .and_then(|e| match e.to_str()? {
+            "json" => Some(FormatArg::Json),
+            "csv" => Some(FormatArg::Csv),
+            "prom" => Some(FormatArg::Prometheus),
+            "txt" => Some(FormatArg::Table),
+            _ => None,
+        });
+    match (asked, by_name) {
+        (Some(a), Some(n)) if a != n => Err(Error::Usage(format!(
+            "--format {} contradicts the -o file name, which asks for {} (drop one)",
+            a.name(),
+            n.name()
+        ))),
+        (Some(f), _) | (None, Some(f)) => Ok(format(f)),
+        (None, None) => Ok(Format::Table),
+    }
+}
+
+/// `-w FILE.pcapng` is annotated pcapng: captured as classic pcap into an unnamed file
+/// beside it and converted at the end; any other name is classic pcap.
+fn pcap_target(place: Place, limit: Option<u64>) -> Result<PcapTarget, Error> {
+    if place.path().extension().is_none_or(|e| e != "pcapng") {
         return Ok(PcapTarget {
-            file: out,
-            annotate: None,
+            capture: output::create_capture(place)?,
+            annotated: None,
+            limit,
         });
     }
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let classic = path.with_file_name(format!(".{name}.netflow-{}.pcap", std::process::id()));
+    let capture = output::create_capture(Place::of(place.path())?)?;
     Ok(PcapTarget {
-        file: pcap_out::create_new(&classic)?,
-        annotate: Some((out, classic)),
+        capture,
+        annotated: Some(output::create_capture(place)?),
+        limit,
     })
 }
 

@@ -1,82 +1,470 @@
-//! Report files written atomically: a reader sees the old report or the new one,
-//! never half of one.
+//! Files netflow creates, as root, in directories other users may write to.
+//!
+//! Owns how an output reaches its name: every check runs before anything existing is
+//! touched; a new file is born unnamed (O_TMPFILE) with its final mode and is linked in
+//! and renamed over its name only when complete, so an interrupted or killed netflow
+//! leaves nothing behind and a planted file is never written through. Where a
+//! filesystem has no O_TMPFILE, a short hidden temporary name stands in; a later run
+//! removes those of dead netflow processes. Does not decide what goes in a file.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
 
 use crate::error::Error;
+use crate::os::signals::{self, AbortHook};
 
-/// A report file in the making: a temporary file beside the target, created when the
-/// snapshot starts (proving the directory is writable) and renamed over the target
-/// when the report is done.
-pub struct ReportFile {
-    path: PathBuf,
-    tmp_path: PathBuf,
-    file: Option<File>,
-    committed: bool,
+/// Where a path leads: its directory (held open, so a renamed or swapped parent cannot
+/// redirect the final rename) and the last component, looked at without following it.
+#[derive(Debug)]
+pub struct Place {
+    shown: PathBuf,
+    dir: OwnedFd,
+    dir_id: (u64, u64),
+    name: OsString,
+    existing: Option<Stat>,
 }
 
-impl ReportFile {
-    pub fn create(path: &Path) -> Result<ReportFile, Error> {
-        let err = |source| Error::Output {
-            path: path.display().to_string(),
-            source,
+impl Place {
+    /// Opens the directory of `path` and looks at what is at `path` today.
+    pub fn of(path: &Path) -> Result<Place, Error> {
+        let err = |e: io::Error| output_error(path, e);
+        let name = match path.file_name() {
+            Some(n) if !path.as_os_str().as_bytes().ends_with(b"/") => n.to_owned(),
+            _ => return Err(err(io::Error::other("is a directory, not a file name"))),
         };
-        if path.is_dir() {
-            return Err(err(std::io::Error::other("is a directory")));
-        }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+        let dir_path = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
         };
-        let name = path
-            .file_name()
-            .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-        let tmp_path = dir.join(format!(
-            ".{}.netflow-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp_path)
-            .map_err(err)?;
-        Ok(ReportFile {
-            path: path.to_path_buf(),
-            tmp_path,
-            file: Some(file),
-            committed: false,
+        let dir = rfs::open(
+            dir_path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| err(e.into()))?;
+        let dir_stat = rfs::fstat(&dir).map_err(|e| err(e.into()))?;
+        let existing = match rfs::statat(&dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Some(stat),
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err(err(e.into())),
+        };
+        Ok(Place {
+            shown: path.to_path_buf(),
+            dir,
+            dir_id: (dir_stat.st_dev, dir_stat.st_ino),
+            name,
+            existing,
         })
     }
 
-    /// Writes the bytes, syncs them to disk and moves the file into place.
-    pub fn commit(mut self, bytes: &[u8]) -> Result<(), Error> {
-        let err = |source| Error::Output {
-            path: self.path.display().to_string(),
-            source,
+    /// The file type of what is there now, if anything.
+    fn kind(&self) -> Option<FileType> {
+        self.existing
+            .as_ref()
+            .map(|s| FileType::from_raw_mode(s.st_mode))
+    }
+
+    /// Whether two places name the same file: one directory and name (however each path
+    /// was spelled), or two names of one existing file.
+    pub fn same_file(&self, other: &Place) -> bool {
+        if self.dir_id == other.dir_id && self.name == other.name {
+            return true;
+        }
+        match (&self.existing, &other.existing) {
+            (Some(a), Some(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+
+    /// Refuses what a new file may not replace: only nothing, or a regular file, will do.
+    fn check_replaceable(&self) -> Result<(), Error> {
+        match self.kind() {
+            None | Some(FileType::RegularFile) => Ok(()),
+            Some(kind) => Err(self.refuse(not_a_file(kind))),
+        }
+    }
+
+    /// As [`Place::check_replaceable`], and an existing file must be the invoking user's
+    /// own with no other hard link: a file another user planted (in /tmp, say) keeps its
+    /// owner and mode if written through, and a hard link would carry root's data to
+    /// another name.
+    fn check_private(&self) -> Result<(), Error> {
+        self.check_replaceable()?;
+        let Some(stat) = &self.existing else {
+            return Ok(());
         };
-        let mut file = self.file.take().expect("commit runs once");
-        // Reports are for other programs to read: 0644 whatever the umask.
-        file.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-        file.write_all(bytes).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        fs::rename(&self.tmp_path, &self.path).map_err(err)?;
-        self.committed = true;
+        let uid = rustix::process::getuid().as_raw();
+        if stat.st_uid != uid {
+            return Err(self.refuse(format!(
+                "exists and belongs to uid {} (netflow replaces only files of uid {uid}; remove it or pick another name)",
+                stat.st_uid
+            )));
+        }
+        if stat.st_nlink != 1 {
+            return Err(self.refuse(format!(
+                "has {} hard links (netflow replaces only a file with one name)",
+                stat.st_nlink
+            )));
+        }
         Ok(())
+    }
+
+    fn refuse(&self, why: String) -> Error {
+        output_error(&self.shown, io::Error::other(why))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shown
     }
 }
 
-impl Drop for ReportFile {
-    /// An unfinished report (cancelled, or its write failed) leaves nothing behind.
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp_path);
+fn not_a_file(kind: FileType) -> String {
+    let what = match kind {
+        FileType::Symlink => "a symbolic link (name the file it points to)",
+        FileType::Directory => "a directory",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        _ => "not a regular file",
+    };
+    format!("is {what}")
+}
+
+fn output_error(path: &Path, source: io::Error) -> Error {
+    Error::Output {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Temporary names made by this process, so each is new.
+static TEMP_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// The prefix of every temporary name; `remove_stale` knows it.
+const TEMP_PREFIX: &str = ".netflow-";
+
+/// A new file, not yet visible under its name: created with its final mode, written,
+/// then [`NewFile::commit`]ted (synced, linked in, renamed over the name). Dropped
+/// uncommitted, it vanishes.
+#[derive(Debug)]
+pub struct NewFile {
+    place: Place,
+    file: File,
+    /// The hidden name it has until committed, where the filesystem has no O_TMPFILE.
+    temp_name: Option<OsString>,
+    /// Removes that name if netflow exits abruptly (a second Ctrl-C).
+    _abort: Option<AbortHook>,
+}
+
+impl NewFile {
+    /// Creates the file in `place`'s directory with `mode` (whatever the umask).
+    pub fn create(place: Place, mode: u32) -> Result<NewFile, Error> {
+        let mode = Mode::from_raw_mode(mode);
+        remove_stale(&place.dir);
+        let unnamed = rfs::openat(
+            &place.dir,
+            ".",
+            // Read and write: a capture is read back to convert it to pcapng.
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            mode,
+        );
+        let (fd, temp_name) = match unnamed {
+            Ok(fd) => (fd, None),
+            // Filesystems without O_TMPFILE say so in one of these ways.
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
+                let name = temp_name();
+                let fd = rfs::openat(
+                    &place.dir,
+                    name.as_os_str(),
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::RDWR
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    mode,
+                )
+                .map_err(|e| output_error(&place.shown, e.into()))?;
+                (fd, Some(name))
+            }
+            Err(e) => return Err(output_error(&place.shown, e.into())),
+        };
+        let abort = match (&temp_name, place.dir.try_clone()) {
+            (Some(name), Ok(dir)) => {
+                let name = name.clone();
+                Some(signals::on_abort(move || {
+                    let _ = rfs::unlinkat(&dir, name.as_os_str(), AtFlags::empty());
+                }))
+            }
+            _ => None,
+        };
+        let new = NewFile {
+            file: File::from(fd),
+            place,
+            temp_name,
+            _abort: abort,
+        };
+        rfs::fchmod(&new.file, mode).map_err(|e| output_error(&new.place.shown, e.into()))?;
+        Ok(new)
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.place.shown
+    }
+
+    /// Syncs the file and puts it in place of whatever its name held.
+    pub fn commit(self) -> io::Result<()> {
+        let name = self.place.name.clone();
+        self.commit_as(&name)
+    }
+
+    /// Syncs the file and gives it `name` in the same directory instead of its own.
+    pub fn commit_as(mut self, name: &OsStr) -> io::Result<()> {
+        self.file.sync_all()?;
+        let temp = match self.temp_name.take() {
+            Some(temp) => temp,
+            None => {
+                let temp = temp_name();
+                link_unnamed(&self.file, &self.place.dir, &temp)?;
+                temp
+            }
+        };
+        let renamed = rfs::renameat(&self.place.dir, temp.as_os_str(), &self.place.dir, name);
+        if let Err(e) = renamed {
+            let _ = rfs::unlinkat(&self.place.dir, temp.as_os_str(), AtFlags::empty());
+            return Err(e.into());
         }
+        Ok(())
+    }
+
+    /// Links the file in as `name` only if nothing has that name (never replaces).
+    pub fn keep_as_new(mut self, name: &OsStr) -> io::Result<()> {
+        self.file.sync_all()?;
+        match self.temp_name.take() {
+            Some(temp) => {
+                let linked = rfs::linkat(
+                    &self.place.dir,
+                    temp.as_os_str(),
+                    &self.place.dir,
+                    name,
+                    AtFlags::empty(),
+                );
+                let _ = rfs::unlinkat(&self.place.dir, temp.as_os_str(), AtFlags::empty());
+                linked.map_err(io::Error::from)
+            }
+            None => link_unnamed(&self.file, &self.place.dir, name),
+        }
+    }
+}
+
+impl Drop for NewFile {
+    /// An uncommitted file leaves nothing behind.
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp_name {
+            let _ = rfs::unlinkat(&self.place.dir, temp.as_os_str(), AtFlags::empty());
+        }
+    }
+}
+
+/// Gives an O_TMPFILE file a name. AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the
+/// /proc/self/fd link works for anyone who opened the file.
+fn link_unnamed(file: &File, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    match rfs::linkat(file.as_fd(), "", dir, name, AtFlags::EMPTY_PATH) {
+        Ok(()) => Ok(()),
+        Err(Errno::NOENT | Errno::PERM | Errno::ACCESS) => {
+            let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+            rfs::linkat(CWD, link.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW)
+                .map_err(io::Error::from)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A short hidden name: the target's own name could make it too long for the
+/// filesystem, and the pid lets a later run tell whose it was.
+fn temp_name() -> OsString {
+    let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    OsString::from(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()))
+}
+
+/// Removes temporary files left in `dir` by netflow processes that are gone (killed
+/// before they could clean up): only regular files of ours, named as we name them.
+fn remove_stale(dir: &OwnedFd) {
+    let Ok(entries) = rfs::Dir::read_from(dir) else {
+        return;
+    };
+    let uid = rustix::process::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_bytes();
+        let Some(pid) = stale_pid(name) else {
+            continue;
+        };
+        if netflow_is_running(pid) {
+            continue;
+        }
+        let name = OsStr::from_bytes(name);
+        let ours = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|s| {
+            s.st_uid == uid && FileType::from_raw_mode(s.st_mode) == FileType::RegularFile
+        });
+        if ours {
+            let _ = rfs::unlinkat(dir, name, AtFlags::empty());
+        }
+    }
+}
+
+/// The pid in a temporary name `.netflow-PID-N.tmp`.
+fn stale_pid(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX.as_bytes())?;
+    let rest = rest.strip_suffix(b".tmp")?;
+    let (pid, seq) = std::str::from_utf8(rest).ok()?.split_once('-')?;
+    seq.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+fn netflow_is_running(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    rfs::open(
+        format!("/proc/{pid}/comm").as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map(|fd| {
+        let mut comm = [0u8; 16];
+        let n = rustix::io::read(&fd, &mut comm).unwrap_or(0);
+        comm[..n].starts_with(b"netflow")
+    })
+    .unwrap_or(false)
+}
+
+/// Where the report goes with `-o`.
+#[derive(Debug)]
+pub enum ReportTarget {
+    /// A character device (`/dev/null`, a terminal), written straight into.
+    Device { path: PathBuf, file: File },
+    /// A FIFO: opened for writing only when the report is ready (opening blocks until
+    /// a reader comes), and checked to still be a FIFO then.
+    Fifo(Place),
+    /// A regular file or a new name: a new file renamed over it, mode 0644.
+    Replace(NewFile),
+}
+
+/// Reports are for other programs to read.
+const REPORT_MODE: u32 = 0o644;
+/// Captures hold payloads.
+pub const CAPTURE_MODE: u32 = 0o600;
+
+impl ReportTarget {
+    /// What `-o` may do with `place`; fails (exit 2) for anything but a character
+    /// device, a FIFO, a regular file or a new name.
+    pub fn check(place: &Place) -> Result<(), Error> {
+        match place.kind() {
+            Some(FileType::CharacterDevice | FileType::Fifo) => Ok(()),
+            _ => place.check_replaceable(),
+        }
+    }
+
+    pub fn create(place: Place) -> Result<ReportTarget, Error> {
+        ReportTarget::check(&place)?;
+        match place.kind() {
+            Some(FileType::CharacterDevice) => {
+                let fd = rfs::openat(
+                    &place.dir,
+                    place.name.as_os_str(),
+                    OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| output_error(&place.shown, e.into()))?;
+                let file = File::from(fd);
+                if !is_kind(&file, FileType::CharacterDevice) {
+                    return Err(place.refuse("changed while netflow opened it".into()));
+                }
+                Ok(ReportTarget::Device {
+                    path: place.shown,
+                    file,
+                })
+            }
+            Some(FileType::Fifo) => Ok(ReportTarget::Fifo(place)),
+            _ => Ok(ReportTarget::Replace(NewFile::create(place, REPORT_MODE)?)),
+        }
+    }
+
+    /// Writes the report and, for a file, puts it in place.
+    pub fn commit(self, bytes: &[u8]) -> Result<(), Error> {
+        match self {
+            ReportTarget::Device { path, mut file } => {
+                file.write_all(bytes).map_err(|e| output_error(&path, e))
+            }
+            ReportTarget::Fifo(place) => {
+                let fd = rfs::openat(
+                    &place.dir,
+                    place.name.as_os_str(),
+                    OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| output_error(&place.shown, e.into()))?;
+                let mut file = File::from(fd);
+                if !is_kind(&file, FileType::Fifo) {
+                    return Err(place.refuse("is no longer a FIFO".into()));
+                }
+                file.write_all(bytes)
+                    .map_err(|e| output_error(&place.shown, e))
+            }
+            ReportTarget::Replace(new) => {
+                let path = new.path().to_path_buf();
+                let mut file = new.file();
+                file.write_all(bytes).map_err(|e| output_error(&path, e))?;
+                new.commit().map_err(|e| output_error(&path, e))
+            }
+        }
+    }
+}
+
+fn is_kind(file: &File, kind: FileType) -> bool {
+    rfs::fstat(file).is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == kind)
+}
+
+/// The `-w` capture: a new private file (mode 0600) that replaces only a regular file of
+/// the invoking user with one link; anything else is refused before capture (exit 2).
+pub fn check_capture_target(place: &Place) -> Result<(), Error> {
+    place.check_private()
+}
+
+/// Creates the capture file for `place` (see [`check_capture_target`]).
+pub fn create_capture(place: Place) -> Result<NewFile, Error> {
+    place.check_private()?;
+    NewFile::create(place, CAPTURE_MODE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_carry_their_pid_and_nothing_else_matches() {
+        let name = temp_name();
+        assert_eq!(
+            stale_pid(name.as_bytes()),
+            Some(std::process::id()),
+            "{name:?}"
+        );
+        assert_eq!(stale_pid(b".netflow-12-3.tmp"), Some(12));
+        assert_eq!(stale_pid(b".netflow-12.tmp"), None);
+        assert_eq!(stale_pid(b"netflow-12-3.tmp"), None);
+        assert_eq!(stale_pid(b".netflow-x-3.tmp"), None);
+        assert_eq!(stale_pid(b".report.json.netflow-12.tmp"), None);
     }
 }

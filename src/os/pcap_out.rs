@@ -5,10 +5,9 @@
 //! allocated per packet, and a slow disk costs pcap completeness, never capture.
 
 use std::cell::RefCell;
-use std::fs::{File, OpenOptions};
+use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
@@ -17,7 +16,6 @@ use std::time::Duration;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness};
 
-use crate::error::Error;
 use crate::model::Timestamp;
 use crate::wire::LinkType;
 
@@ -37,36 +35,6 @@ pub struct Frame {
     pub data: Vec<u8>,
     /// Which tap to give the buffer back to.
     pub tap: usize,
-}
-
-/// Creates the pcap file (mode 0600: it holds payloads) before capture starts.
-pub fn create(path: &Path) -> Result<File, Error> {
-    if path.is_dir() {
-        return Err(Error::Output {
-            path: path.display().to_string(),
-            source: std::io::Error::other("is a directory"),
-        });
-    }
-    open_private(path, OpenOptions::new().create(true).truncate(true))
-}
-
-/// Creates a new temporary capture file (mode 0600), refusing to follow or reuse an
-/// existing path: nobody can plant a file or symlink there for netflow to write through.
-pub fn create_new(path: &Path) -> Result<File, Error> {
-    open_private(path, OpenOptions::new().create_new(true))
-}
-
-/// Opens for writing with mode 0600, never through a symlink.
-fn open_private(path: &Path, options: &mut OpenOptions) -> Result<File, Error> {
-    options
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|source| Error::Output {
-            path: path.display().to_string(),
-            source,
-        })
 }
 
 /// The capture side of the pcap writer.
@@ -122,9 +90,13 @@ impl FrameTap {
 /// What the writer reports at the end.
 #[derive(Debug, Default)]
 pub struct WriterOutcome {
+    /// Packets whole on disk (after a failed write, those before it: the file is cut
+    /// back to the last whole packet, so it stays readable).
     pub written: u64,
     /// The first write error; later frames were discarded.
     pub error: Option<String>,
+    /// Packets not written because the file reached `--write-limit`.
+    pub over_limit: u64,
 }
 
 /// Starts the writer thread and makes one tap per capture thread.
@@ -132,8 +104,9 @@ pub fn start(
     file: File,
     link: LinkType,
     snaplen: u32,
+    limit: Option<u64>,
     taps: usize,
-) -> (Vec<FrameTap>, JoinHandle<WriterOutcome>) {
+) -> std::io::Result<(Vec<FrameTap>, JoinHandle<WriterOutcome>)> {
     let (tx, rx) = sync_channel::<Frame>(QUEUE_FRAMES);
     let mut returns = Vec::with_capacity(taps);
     let mut out = Vec::with_capacity(taps);
@@ -153,87 +126,192 @@ pub fn start(
     drop(tx);
     let handle = std::thread::Builder::new()
         .name("netflow-pcap".into())
-        .spawn(move || write_all(file, link, snaplen, rx, returns))
-        .expect("spawning the pcap writer thread");
-    (out, handle)
+        .spawn(move || write_all(file, link, snaplen, limit, rx, returns))?;
+    Ok((out, handle))
 }
 
 fn write_all(
     file: File,
     link: LinkType,
     snaplen: u32,
+    limit: Option<u64>,
     rx: Receiver<Frame>,
     returns: Vec<SyncSender<Vec<u8>>>,
 ) -> WriterOutcome {
-    let mut outcome = WriterOutcome::default();
     let header = PcapHeader {
         snaplen,
         datalink: DataLink::from(u32::from(link.linktype_number())),
         endianness: Endianness::native(),
         ..PcapHeader::default()
     };
-    let shared = SharedBuf(Rc::new(RefCell::new(BufWriter::with_capacity(
-        1 << 20,
-        file,
-    ))));
-    let mut writer = match PcapWriter::with_header(shared.clone(), header) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            outcome.error = Some(e.to_string());
-            None
-        }
-    };
-    // The header is on disk before the first packet: a reader (or a test waiting for
-    // capture to start) sees a valid, empty pcap file at once.
-    let fail = |outcome: &mut WriterOutcome, e: String| {
-        if outcome.error.is_none() {
-            outcome.error = Some(e);
-        }
-    };
-    if let Err(e) = shared.flush_now() {
-        fail(&mut outcome, e.to_string());
-        writer = None;
-    }
+    let mut disk = Disk::new(file);
+    let mut writer = PcapWriter::with_header(disk.sink(), header)
+        .map_err(|e| disk.fail(e.to_string()))
+        .ok();
+    let mut over_limit = 0;
+    let limit = limit.unwrap_or(u64::MAX);
     loop {
         let frame = match rx.recv_timeout(IDLE_FLUSH) {
             Ok(frame) => frame,
             Err(RecvTimeoutError::Timeout) => {
-                // Idle: put what we have on disk, so a killed netflow leaves a useful file.
-                if writer.is_some() {
-                    if let Err(e) = shared.flush_now() {
-                        fail(&mut outcome, e.to_string());
-                        writer = None;
-                    }
+                // Idle: put what we have on disk, so the count of whole packets is current.
+                if writer.is_some() && disk.flush().is_err() {
+                    writer = None;
                 }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let Some(w) = writer.as_mut() {
-            let packet = PcapPacket::new(
-                Duration::from_micros(frame.ts.micros()),
-                frame.wire_len,
-                &frame.data,
-            );
-            match w.write_packet(&packet) {
-                Ok(_) => outcome.written += 1,
-                Err(e) => {
-                    fail(&mut outcome, e.to_string());
-                    writer = None;
+            let record = PCAP_RECORD_HEADER + frame.data.len() as u64;
+            if disk.offered + record > limit {
+                over_limit += 1;
+            } else {
+                let packet = PcapPacket::new(
+                    Duration::from_micros(frame.ts.micros()),
+                    frame.wire_len,
+                    &frame.data,
+                );
+                match w.write_packet(&packet) {
+                    Ok(_) => disk.packet_written(record),
+                    Err(e) => {
+                        disk.fail(e.to_string());
+                        writer = None;
+                    }
                 }
             }
         }
         let _ = returns[frame.tap].try_send(frame.data);
     }
     if writer.is_some() {
-        let synced = shared
-            .flush_now()
-            .and_then(|()| shared.0.borrow().get_ref().sync_all());
-        if let Err(e) = synced {
-            fail(&mut outcome, e.to_string());
+        let _ = disk.flush().and_then(|()| disk.sync());
+    }
+    disk.finish(over_limit)
+}
+
+/// A pcap record's own header: seconds, fraction, captured and original lengths.
+const PCAP_RECORD_HEADER: u64 = 16;
+/// The file header.
+const PCAP_FILE_HEADER: u64 = 24;
+
+/// The file behind the pcap writer's buffer, and how much of it is whole packets.
+///
+/// A packet counts as written only once its last byte reached the file: a full disk
+/// fails in the middle of a buffer, so counting the writer's accepted packets would
+/// claim packets that never arrived.
+struct Disk {
+    buf: SharedBuf,
+    /// Bytes handed to the buffer (header and packets).
+    offered: u64,
+    /// End offsets of packets handed over but not yet known to be in the file.
+    in_buffer: VecDeque<u64>,
+    written: u64,
+    whole_bytes: u64,
+    error: Option<String>,
+}
+
+impl Disk {
+    fn new(file: File) -> Disk {
+        let counting = Counting {
+            file,
+            reached: 0,
+            closed: false,
+        };
+        Disk {
+            buf: SharedBuf(Rc::new(RefCell::new(BufWriter::with_capacity(
+                1 << 20,
+                counting,
+            )))),
+            offered: PCAP_FILE_HEADER,
+            in_buffer: VecDeque::new(),
+            written: 0,
+            whole_bytes: 0,
+            error: None,
         }
     }
-    outcome
+
+    fn sink(&self) -> SharedBuf {
+        self.buf.clone()
+    }
+
+    fn packet_written(&mut self, record: u64) {
+        self.offered += record;
+        self.in_buffer.push_back(self.offered);
+        self.settle();
+    }
+
+    /// Moves packets whose bytes all reached the file from "buffered" to "written".
+    fn settle(&mut self) {
+        let reached = self.buf.0.borrow().get_ref().reached;
+        if reached >= PCAP_FILE_HEADER {
+            self.whole_bytes = self.whole_bytes.max(PCAP_FILE_HEADER);
+        }
+        while let Some(&end) = self.in_buffer.front() {
+            if end > reached {
+                break;
+            }
+            self.in_buffer.pop_front();
+            self.written += 1;
+            self.whole_bytes = end;
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ()> {
+        let flushed = self.buf.flush_now();
+        self.settle();
+        flushed.map_err(|e| self.fail(e.to_string()))
+    }
+
+    fn sync(&mut self) -> Result<(), ()> {
+        let synced = self.buf.0.borrow().get_ref().file.sync_all();
+        synced.map_err(|e| self.fail(e.to_string()))
+    }
+
+    /// Records the first error and cuts the file back to its last whole packet, so
+    /// what is there reads as a valid, shorter capture.
+    fn fail(&mut self, e: String) {
+        self.settle();
+        if self.error.is_none() {
+            self.error = Some(e);
+            let mut buf = self.buf.0.borrow_mut();
+            let counting = buf.get_mut();
+            let _ = counting.file.set_len(self.whole_bytes);
+            // What is still buffered must not land past the cut.
+            counting.closed = true;
+        }
+    }
+
+    fn finish(mut self, over_limit: u64) -> WriterOutcome {
+        self.settle();
+        WriterOutcome {
+            written: self.written,
+            error: self.error,
+            over_limit,
+        }
+    }
+}
+
+/// The file, counting the bytes that reached it.
+struct Counting {
+    file: File,
+    reached: u64,
+    /// Set after a failed write: later bytes are discarded.
+    closed: bool,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let n = self.file.write(buf)?;
+        self.reached += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// How long the writer waits for frames before flushing its buffer to disk.
@@ -242,7 +320,7 @@ const IDLE_FLUSH: Duration = Duration::from_millis(200);
 /// The file's buffer, shared between the pcap writer (which owns its sink) and the
 /// thread loop (which flushes it when idle). Single-threaded: `Rc<RefCell>` suffices.
 #[derive(Clone)]
-struct SharedBuf(Rc<RefCell<BufWriter<File>>>);
+struct SharedBuf(Rc<RefCell<BufWriter<Counting>>>);
 
 impl SharedBuf {
     fn flush_now(&self) -> std::io::Result<()> {

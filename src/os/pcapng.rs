@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use pcap_file::pcap::PcapReader;
@@ -23,14 +22,14 @@ use crate::model::Timestamp;
 /// (if_tsresol = 9), or readers assume microseconds and show wrong times.
 const NANOSECONDS: u8 = 9;
 
-/// Rewrites the classic pcap at `classic` into `out` as pcapng, commenting each packet
-/// with `comment(ts, frame, wire_len)`. Returns how many packets were written.
+/// Rewrites the classic pcap read from `classic` into `out` as pcapng, commenting each
+/// packet with `comment(ts, frame, wire_len)`. Returns how many packets were written.
 pub fn convert(
-    classic: &Path,
-    out: File,
+    classic: File,
+    out: &File,
     mut comment: impl FnMut(Timestamp, &[u8], u32) -> String,
 ) -> Result<u64, String> {
-    let input = File::open(classic).map_err(|e| e.to_string())?;
+    let input = classic;
     let mut reader = PcapReader::new(BufReader::new(input)).map_err(|e| e.to_string())?;
     let header = reader.header();
     let mut writer =

@@ -12,8 +12,8 @@ mod intake;
 mod rescan;
 mod socklog;
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
+use crate::os::output::NewFile;
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::pcapng;
 use crate::os::procfs::{self, ProcScanner};
@@ -73,14 +74,26 @@ pub struct SnapshotConfig {
     pub socket_log: SocketLogMode,
 }
 
-/// Where `-w` packets go.
+/// Where `-w` packets go: new files, named only when the capture is complete.
 #[derive(Debug)]
 pub struct PcapTarget {
-    /// The file capture writes classic pcap into.
-    pub file: File,
-    /// For pcapng: the final file, and the path of `file`, a temporary that is converted
-    /// (with a comment per packet naming its process) and removed at the end.
-    pub annotate: Option<(File, PathBuf)>,
+    /// The classic pcap capture writes into; for a classic target, the target itself.
+    pub capture: NewFile,
+    /// For pcapng: the target, into which `capture` is converted at the end (with a
+    /// comment per packet naming its process); `capture` then vanishes, unless the
+    /// conversion fails (a full disk): then it is kept as `NAME.pcap` beside it.
+    pub annotated: Option<NewFile>,
+    /// Stop writing packets (not capturing) once the file would exceed this many bytes.
+    pub limit: Option<u64>,
+}
+
+/// A finished snapshot.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    /// False when something the report describes is incomplete: the pcap file could not
+    /// be written whole, or an interface failed during capture (exit status 1).
+    pub complete: bool,
 }
 
 /// Handles open, filters compiled: everything that can fail before capture has.
@@ -97,25 +110,19 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
     // The socket log's relocation holds the kernel's parsed BTF (~17 MB for ~20 ms):
     // done before the capture rings are mapped (each counts in full at once), so the
     // two never add up. The kernel then verifies its programs while the handles open.
-    let loading = (config.socket_log != SocketLogMode::Off).then(|| {
-        let relocated = SocketLogProbe::relocate();
-        spawn("netflow-bpf-load", move || {
-            relocated.and_then(RelocatedSocketLog::attach)
+    let loading = (config.socket_log != SocketLogMode::Off)
+        .then(|| {
+            let relocated = SocketLogProbe::relocate();
+            spawn("netflow-bpf-load", move || {
+                relocated.and_then(RelocatedSocketLog::attach)
+            })
         })
-    });
+        .transpose()?;
     let captures = config
         .interfaces
         .iter()
         .map(|iface| capture::open(iface, &config.capture))
         .collect::<Result<Vec<_>, _>>()?;
-    if config.pcap.is_some() {
-        if let Some(other) = captures.iter().find(|c| c.link != captures[0].link) {
-            return Err(Error::Usage(format!(
-                "-w writes one link type, but `{}` and `{}` differ (capture them with -i any)",
-                captures[0].iface, other.iface
-            )));
-        }
-    }
     // `on` must fail here, before capture; `auto` waits for the load only once the
     // capture threads run (see `Prepared::run`).
     let probe = match (config.socket_log, loading) {
@@ -194,15 +201,32 @@ impl Prepared {
         self.self_limits = limits;
     }
 
-    /// Adds the pcap target, created after the handles opened (so a bad filter never
-    /// truncates an existing file).
+    /// Fails when the interfaces' link types differ: a pcap file holds one.
+    pub fn check_pcap(&self) -> Result<(), Error> {
+        let first = &self.captures[0];
+        match self.captures.iter().find(|c| c.link != first.link) {
+            Some(other) => Err(Error::Usage(format!(
+                "-w writes one link type, but `{}` and `{}` differ (capture them with -i any)",
+                first.iface, other.iface
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the pcap target, created once everything else is ready.
     pub fn set_pcap(&mut self, target: PcapTarget) {
         self.config.pcap = Some(target);
     }
 
     /// Captures until the duration passes or `stop` is set (by a signal), then
     /// finishes the report from everything captured.
-    pub fn run(self, stop: Arc<AtomicBool>, mut on_progress: impl FnMut(Progress)) -> Report {
+    ///
+    /// Fails only when a thread cannot be started (a pids limit, say).
+    pub fn run(
+        self,
+        stop: Arc<AtomicBool>,
+        mut on_progress: impl FnMut(Progress),
+    ) -> Result<Outcome, Error> {
         let Prepared {
             config,
             captures,
@@ -231,24 +255,27 @@ impl Prepared {
         let engine_thread = spawn("netflow-engine", {
             let control_tx = control_tx.clone();
             move || run_engine(engine, events_rx, control_tx)
-        });
+        })?;
         let rescan_thread = spawn("netflow-rescan", {
             let events_tx = events_tx.clone();
             let interval = config.rescan_interval;
             move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
-        });
+        })?;
 
         let link = captures[0].link;
-        let mut annotate = None;
+        let mut pcap = None;
         let (mut taps, writer) = match config.pcap {
             Some(target) => {
-                annotate = target.annotate;
+                let file = target.capture.file().try_clone().map_err(Error::Io)?;
                 let (taps, handle) = pcap_out::start(
-                    target.file,
+                    file,
                     captures[0].link,
                     config.capture.snaplen as u32,
+                    target.limit,
                     captures.len(),
-                );
+                )
+                .map_err(thread_error)?;
+                pcap = Some(target);
                 (taps.into_iter().map(Some).collect(), Some(handle))
             }
             None => ((0..captures.len()).map(|_| None).collect::<Vec<_>>(), None),
@@ -277,16 +304,20 @@ impl Prepared {
                         (intake.finish(), kernel, failure)
                     })
                 })
-                .collect();
+                .collect::<Result<_, _>>()
+                .inspect_err(|_| stop_capture(&capture_stop, &stoppers))?;
         let (probe, mut socket_log) = probe.finish();
         let socklog_stop = Arc::new(AtomicBool::new(false));
-        let socklog_thread = probe.map(|probe| {
-            let events_tx = events_tx.clone();
-            let stop = socklog_stop.clone();
-            spawn("netflow-socklog", move || {
-                socklog::run(probe, stop, events_tx)
+        let socklog_thread = probe
+            .map(|probe| {
+                let events_tx = events_tx.clone();
+                let stop = socklog_stop.clone();
+                spawn("netflow-socklog", move || {
+                    socklog::run(probe, stop, events_tx)
+                })
             })
-        });
+            .transpose()
+            .inspect_err(|_| stop_capture(&capture_stop, &stoppers))?;
         drop(events_tx);
 
         let stopped_by = loop {
@@ -305,15 +336,13 @@ impl Prepared {
             thread::sleep(TICK.min(config.duration - elapsed));
         };
         let duration = began.elapsed();
-        capture_stop.store(true, Ordering::Relaxed);
-        for s in &stoppers {
-            s.stop();
-        }
+        stop_capture(&capture_stop, &stoppers);
 
         let mut tally = CaptureTally::default();
         let mut kernel = KernelStats::default();
         let mut warnings = early_warnings;
         let mut interface_stats = Vec::with_capacity(interfaces.len());
+        let mut complete = true;
         for ((t, name), before) in capture_threads
             .into_iter()
             .zip(&interfaces)
@@ -331,6 +360,7 @@ impl Prepared {
             kernel.received += t_kernel.received;
             kernel.dropped += t_kernel.dropped;
             kernel.if_dropped += t_kernel.if_dropped;
+            complete &= failure.is_none();
             warnings.extend(failure);
         }
         // Every packet and every socket record is queued before the final scan is
@@ -357,19 +387,20 @@ impl Prepared {
         }
         if let Some(writer) = writer {
             let outcome = writer.join().expect("pcap writer panicked");
+            complete &= outcome.error.is_none();
             warnings.extend(pcap_warnings(&outcome, tally.pcap_dropped));
         }
         let finished = engine.finish(|key| procfs::is_running(Path::new("/proc"), key));
-        if let Some((out, classic)) = annotate {
-            let converted = pcapng::convert(&classic, out, |ts, frame, len| {
+        if let Some(target) = pcap {
+            let annotate = |ts, frame: &[u8], len| {
                 finished
                     .annotator
                     .comment(&finished.ledger, link, ts, frame, len)
-            });
-            if let Err(e) = converted {
-                warnings.push(format!("the pcapng file could not be written: {e}"));
+            };
+            if let Err(problem) = finish_pcap(target, annotate) {
+                complete = false;
+                warnings.push(problem);
             }
-            let _ = std::fs::remove_file(&classic);
         }
         let facts = CaptureFacts {
             host: hostname(),
@@ -393,13 +424,68 @@ impl Prepared {
             socket_log,
             warnings,
         };
-        Report::build(&finished, facts, config.ranking)
+        Ok(Outcome {
+            report: Report::build(&finished, facts, config.ranking),
+            complete,
+        })
     }
 }
 
 /// Runs a whole snapshot: the library entry point for other programs.
-pub fn run_snapshot(config: SnapshotConfig, stop: Arc<AtomicBool>) -> Result<Report, Error> {
-    Ok(prepare(config)?.run(stop, |_| {}))
+pub fn run_snapshot(config: SnapshotConfig, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
+    prepare(config)?.run(stop, |_| {})
+}
+
+fn stop_capture(capture_stop: &AtomicBool, stoppers: &[Stopper]) {
+    capture_stop.store(true, Ordering::Relaxed);
+    for s in stoppers {
+        s.stop();
+    }
+}
+
+/// Names the capture: converted to pcapng when asked (keeping the classic capture as
+/// `NAME.pcap` beside it if that fails), else as it is. Returns what went wrong.
+fn finish_pcap(
+    target: PcapTarget,
+    annotate: impl FnMut(Timestamp, &[u8], u32) -> String,
+) -> Result<(), String> {
+    let PcapTarget {
+        capture, annotated, ..
+    } = target;
+    let Some(annotated) = annotated else {
+        return capture
+            .commit()
+            .map_err(|e| format!("the pcap file could not be put in place: {e}"));
+    };
+    let converted = capture
+        .file()
+        .try_clone()
+        .and_then(|mut classic| classic.seek(SeekFrom::Start(0)).map(|_| classic))
+        .map_err(|e| e.to_string())
+        .and_then(|classic| pcapng::convert(classic, annotated.file(), annotate));
+    let keep = annotated.path().with_extension("pcap");
+    let failure = match converted {
+        Ok(_) => match annotated.commit() {
+            Ok(()) => return Ok(()),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e,
+    };
+    let name = keep.file_name().unwrap_or_default().to_owned();
+    Err(match capture.keep_as_new(&name) {
+        Ok(()) => format!(
+            "the pcapng file could not be written ({failure}); the capture is kept as classic pcap in {}",
+            keep.display()
+        ),
+        Err(e) => format!(
+            "the pcapng file could not be written ({failure}), nor the classic capture kept as {} ({e})",
+            keep.display()
+        ),
+    })
+}
+
+fn thread_error(e: std::io::Error) -> Error {
+    Error::Thread(e)
 }
 
 fn run_engine(mut engine: Engine, events: Receiver<Event>, control: SyncSender<Control>) -> Engine {
@@ -452,11 +538,14 @@ fn pcap_warnings(outcome: &WriterOutcome, dropped: u64) -> Vec<String> {
     w
 }
 
-fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, Error> {
     thread::Builder::new()
         .name(name.to_string())
         .spawn(f)
-        .expect("spawning a netflow thread")
+        .map_err(thread_error)
 }
 
 fn timestamp(t: SystemTime) -> Timestamp {

@@ -277,14 +277,13 @@ pub struct Netflow {
 }
 
 impl Netflow {
-    /// Starts `netflow snapshot ARGS -o REPORT -w PCAP` in `ns` and waits until the pcap
-    /// header is on disk, which netflow writes once every capture handle is open.
+    /// Starts `netflow snapshot ARGS -o REPORT -w PCAP` in `ns` and waits until it
+    /// captures (see [`wait_capturing`]).
     pub fn start(lab: &Lab, ns: &str, dir: &Path, args: &[&str]) -> Netflow {
         Netflow::start_writing(lab, ns, dir, args, "capture.pcap")
     }
 
-    /// As [`Netflow::start`], with the pcap file named `pcap_name` in `dir`. For pcapng,
-    /// the header that shows capture has started is in netflow's temporary pcap beside it.
+    /// As [`Netflow::start`], with the pcap file named `pcap_name` in `dir`.
     pub fn start_writing(
         lab: &Lab,
         ns: &str,
@@ -305,7 +304,18 @@ impl Netflow {
 
     fn launch(mut cmd: Command, dir: &Path, args: &[&str], pcap_name: &str) -> Netflow {
         let pcap = dir.join(pcap_name);
-        let report = dir.join("report.json");
+        // -o's extension must agree with --format (or choose it).
+        let format = args
+            .iter()
+            .position(|a| *a == "--format")
+            .map_or("table", |i| args[i + 1]);
+        let extension = match format {
+            "csv" => "csv",
+            "prometheus" => "prom",
+            "table" => "txt",
+            _ => "json",
+        };
+        let report = dir.join(format!("report.{extension}"));
         let child = cmd
             .arg("snapshot")
             .args(args)
@@ -318,18 +328,7 @@ impl Netflow {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start netflow");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let started = || {
-            std::fs::read_dir(dir)
-                .unwrap()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().contains("pcap"))
-                .any(|e| e.metadata().map(|m| m.len()).unwrap_or(0) >= 24)
-        };
-        while !started() {
-            assert!(Instant::now() < deadline, "netflow never started capturing");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_capturing(child.id());
         Netflow {
             child,
             pcap,
@@ -366,6 +365,28 @@ impl Netflow {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// Waits (bounded) until netflow `pid` captures: its capture threads run once every
+/// handle is open (the pcap file itself stays unnamed until the end).
+pub fn wait_capturing(pid: u32) {
+    let alive = || std::path::Path::new(&format!("/proc/{pid}/task")).exists();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let capturing = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks.flatten().any(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with("netflow-cap-"))
+                })
+            })
+            .unwrap_or(false)
+    };
+    while !capturing() {
+        assert!(alive(), "netflow exited before capturing");
+        assert!(Instant::now() < deadline, "netflow never started capturing");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
