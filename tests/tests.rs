@@ -16,6 +16,7 @@ mod full_disk;
 mod generated;
 mod limits;
 mod netns;
+mod outputs;
 mod privileges;
 mod procfs;
 mod replay;

@@ -302,7 +302,14 @@ fn temp_name() -> OsString {
 /// Removes temporary files left in `dir` by netflow processes that are gone (killed
 /// before they could clean up): only regular files of ours, named as we name them.
 fn remove_stale(dir: &OwnedFd) {
-    let Ok(entries) = rfs::Dir::read_from(dir) else {
+    // `dir` is an O_PATH descriptor, which cannot list entries.
+    let listable = rfs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    );
+    let Ok(entries) = listable.and_then(rfs::Dir::read_from) else {
         return;
     };
     let uid = rustix::process::geteuid().as_raw();

@@ -535,6 +535,12 @@ fn pcap_warnings(outcome: &WriterOutcome, dropped: u64) -> Vec<String> {
             "the pcap file is missing {dropped} packets: its writer fell behind"
         ));
     }
+    if outcome.over_limit > 0 {
+        w.push(format!(
+            "the pcap file stopped at --write-limit after {} packets; {} later packets are in the report but not in the file",
+            outcome.written, outcome.over_limit
+        ));
+    }
     w
 }
 
