@@ -135,7 +135,15 @@ fn isolated(ns: &str, passwd: Option<&Path>, host: Option<&str>, program: &str) 
 exec "$@""#;
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns, "unshare", "--mount", "--uts"])
-        .args(["--propagation", "private", "sh", "-c", script, "sh", program])
+        .args([
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            program,
+        ])
         .env("NF_PASSWD", passwd.map(Path::as_os_str).unwrap_or_default())
         .env("NF_HOST", host.unwrap_or_default())
         .env_remove("COLUMNS");
@@ -186,7 +194,10 @@ fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
         .filter(|&c| {
             (c.is_control() && c != '\n')
-                || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}')
+                || matches!(
+                    c,
+                    '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+                )
                 || ('\u{202a}'..='\u{202e}').contains(&c)
                 || ('\u{2066}'..='\u{2069}').contains(&c)
         })
@@ -236,7 +247,7 @@ fn prometheus_labels(text: &[u8], pid: u32) -> Vec<serde_json::Value> {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|l| l["pid"] == pid.to_string())
+        .filter(|l| l["pid"].as_str() == Some(&*pid.to_string()))
         .collect()
 }
 
@@ -245,7 +256,17 @@ fn prometheus_labels(text: &[u8], pid: u32) -> Vec<serde_json::Value> {
 fn hostile_names_leave_the_table_clean_and_machine_formats_exact() {
     let lab = Lab::new();
     run(&[
-        "ip", "-n", &lab.a, "link", "add", HOSTILE_IFACE, "type", "veth", "peer", "name", "p0",
+        "ip",
+        "-n",
+        &lab.a,
+        "link",
+        "add",
+        HOSTILE_IFACE,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "p0",
     ]);
     run(&["ip", "-n", &lab.a, "link", "set", HOSTILE_IFACE, "up"]);
     let mut sender = Sender::start(&lab.a, 0, HOSTILE_COMM, 7610, &HOSTILE_ARGS);
@@ -322,7 +343,17 @@ fn hostile_names_leave_the_table_clean_and_machine_formats_exact() {
 fn interface_names_are_escaped_in_the_interfaces_table() {
     let lab = Lab::new();
     run(&[
-        "ip", "-n", &lab.a, "link", "add", HOSTILE_IFACE, "type", "veth", "peer", "name", "p0",
+        "ip",
+        "-n",
+        &lab.a,
+        "link",
+        "add",
+        HOSTILE_IFACE,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "p0",
     ]);
     let netflow = |format: &str| {
         let out = lab
@@ -431,7 +462,10 @@ fn table_fits_the_terminal_and_pipes_get_whole_command_lines() {
         let pcap = dirs[2].0.join("capture.pcap");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) < 24 {
-            assert!(Instant::now() < deadline, "netflow never started on the pty");
+            assert!(
+                Instant::now() < deadline,
+                "netflow never started on the pty"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child
@@ -468,7 +502,10 @@ fn table_fits_the_terminal_and_pipes_get_whole_command_lines() {
     let tty = String::from_utf8(tty.stdout).unwrap();
     for line in tty.lines() {
         let line = line.trim_end_matches('\r');
-        assert!(columns(line) <= 90, "wider than the 90-column tty: {line:?}");
+        assert!(
+            columns(line) <= 90,
+            "wider than the 90-column tty: {line:?}"
+        );
     }
     assert!(row_of(&tty).trim_end_matches('\r').ends_with('…'));
 }
