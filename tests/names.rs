@@ -511,6 +511,39 @@ fn table_fits_the_terminal_and_pipes_get_whole_command_lines() {
 }
 
 #[test]
+fn a_process_name_that_is_not_utf8_keeps_its_user_and_cgroup() {
+    // A /proc/PID directory as the kernel writes it for a process renamed by prctl to
+    // bytes that are not UTF-8 (the name opens `status`), in a cgroup named likewise.
+    let dir = Scratch::new("proc-latin1");
+    let pid_dir = dir.0.join("4242");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    std::fs::write(
+        pid_dir.join("stat"),
+        [
+            &b"4242 (a\x1b\nb\xff) S 1 4242 4242 0 -1 4194304 101 0 1 0 0 0 0 0 20 0 1 0 5000 "[..],
+            b"3133440 388 18446744073709551615 93887711625216 93887711645097 140723784855424 ",
+            b"0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 93887711661104 93887711662720 93887838285824 ",
+            b"140723784858141 140723784858161 140723784858161 140723784859627 0\n",
+        ]
+        .concat(),
+    )
+    .unwrap();
+    std::fs::write(
+        pid_dir.join("status"),
+        b"Name:\ta\\033\\nb\xff\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1000\t1000\t1000\n",
+    )
+    .unwrap();
+    std::fs::write(pid_dir.join("cmdline"), b"").unwrap();
+    std::fs::write(pid_dir.join("cgroup"), b"0::/user.slice/caf\xe9.scope\n").unwrap();
+    let users = netflow::os::users::Users::parse(b"alice:x:1000:1000::/home/alice:/bin/sh\n");
+    let p = netflow::os::procfs::read_process(&dir.0, 4242, 5000, &users).expect("read");
+    assert_eq!(p.name, "a\x1b\nb\u{fffd}");
+    assert_eq!(p.uid, Some(1000));
+    assert_eq!(p.user, "alice");
+    assert_eq!(p.cgroup, "/user.slice/caf\u{fffd}.scope");
+}
+
+#[test]
 #[ignore = "needs root"]
 fn a_binary_whose_name_is_not_utf8_still_captures() {
     let lab = Lab::new();
