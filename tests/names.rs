@@ -150,25 +150,18 @@ exec "$@""#;
     c
 }
 
-/// Starts `cmd snapshot ARGS -w DIR/capture.pcap` and waits until the pcap header is on
-/// disk (netflow writes it once every capture handle is open).
-fn start_capture(mut cmd: Command, dir: &Path, args: &[&str]) -> Child {
-    let pcap = dir.join("capture.pcap");
+/// Starts `cmd snapshot ARGS` and waits until it captures. Every wrapper in `cmd`
+/// execs the next program, so the child's pid is netflow's.
+fn start_capture(mut cmd: Command, args: &[&str]) -> Child {
     let child = cmd
         .arg("snapshot")
         .args(args)
-        .arg("-w")
-        .arg(&pcap)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start netflow");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) < 24 {
-        assert!(Instant::now() < deadline, "netflow never started capturing");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_capturing(child.id());
     child
 }
 
@@ -272,14 +265,12 @@ fn hostile_names_leave_the_table_clean_and_machine_formats_exact() {
     let mut sender = Sender::start(&lab.a, 0, HOSTILE_COMM, 7610, &HOSTILE_ARGS);
     // The same capture four times over, once per format.
     let formats = ["table", "json", "csv", "prometheus"];
-    let dirs: Vec<Scratch> = formats.iter().map(|f| Scratch::new(f)).collect();
     let runs: Vec<Child> = formats
         .iter()
-        .zip(&dirs)
-        .map(|(format, dir)| {
+        .map(|format| {
             let cmd = isolated(&lab.a, None, Some(HOSTILE_HOST), NETFLOW);
             let args = ["-d", "3s", "-i", "lo", "-i", HOSTILE_IFACE, "-n", "0"];
-            start_capture(cmd, &dir.0, &[&args[..], &["--format", format]].concat())
+            start_capture(cmd, &[&args[..], &["--format", format]].concat())
         })
         .collect();
     sender.send();
@@ -412,7 +403,6 @@ fn users_are_named_through_nss_even_with_latin1_in_passwd() {
     ];
     let nf = start_capture(
         isolated(&lab.a, Some(&passwd), None, NETFLOW),
-        &dir.0,
         &["-d", "3s", "-i", "lo", "-n", "0", "--format", "json"],
     );
     for s in &mut senders {
@@ -436,40 +426,38 @@ fn table_fits_the_terminal_and_pipes_get_whole_command_lines() {
     let long_arg = format!("--payload={}", "z".repeat(150));
     let mut sender = Sender::start(&lab.a, 4243, b"", 7630, &[&long_arg]);
     let args = ["-d", "3s", "-i", "lo", "-n", "0", "-q", "--format", "table"];
-    let dirs: Vec<Scratch> = (0..3).map(|_| Scratch::new("width")).collect();
-    // COLUMNS=80 on a pipe; a plain pipe; a 90-column terminal (a pty from script(1)).
+    // COLUMNS=80 on a pipe; a plain pipe; a 90-column terminal (a pty from script(1),
+    // whose shell writes its pid, then execs netflow).
     let mut narrow = isolated(&lab.a, Some(&passwd), None, NETFLOW);
     narrow.env("COLUMNS", "80");
     let piped = isolated(&lab.a, Some(&passwd), None, NETFLOW);
     let mut tty = isolated(&lab.a, Some(&passwd), None, "script");
+    let pid_file = dir.0.join("tty.pid");
     let command = format!(
-        "stty cols 90 rows 40; exec {NETFLOW} snapshot {} -w {}",
+        "stty cols 90 rows 40; echo $$ > {}; exec {NETFLOW} snapshot {}",
+        pid_file.display(),
         args.join(" "),
-        dirs[2].0.join("capture.pcap").display()
     );
     tty.args(["-q", "-e", "-c", &command, "/dev/null"]);
-    let runs = [
-        start_capture(narrow, &dirs[0].0, &args),
-        start_capture(piped, &dirs[1].0, &args),
-    ];
-    let tty = {
-        let child = tty
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pcap = dirs[2].0.join("capture.pcap");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) < 24 {
-            assert!(
-                Instant::now() < deadline,
-                "netflow never started on the pty"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+    let runs = [start_capture(narrow, &args), start_capture(piped, &args)];
+    let tty = tty
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tty_netflow = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            break pid;
         }
-        child
+        assert!(Instant::now() < deadline, "script(1) never started netflow");
+        std::thread::sleep(Duration::from_millis(20));
     };
+    wait_capturing(tty_netflow);
     sender.send();
     let [narrow, piped] = runs.map(|c| finish(c, Duration::from_secs(20)));
     let tty = finish(tty, Duration::from_secs(20));
