@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use netflow::cli::{self, Cli};
 use netflow::error::EXIT_USAGE;
+use netflow::render::for_terminal;
 
 fn main() -> ExitCode {
     netflow::os::malloc::tune_for_long_runs();
@@ -16,14 +17,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("netflow: {}", cli::one_line(&e));
+            eprintln!("netflow: {}", for_terminal(&cli::one_line(&e)));
             return ExitCode::from(EXIT_USAGE);
         }
     };
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("netflow: {e}");
+            // Errors name interfaces, paths and filters: text from outside.
+            eprintln!("netflow: {}", for_terminal(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

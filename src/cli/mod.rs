@@ -7,6 +7,7 @@
 mod args;
 mod errors;
 mod run;
+mod width;
 
 pub use args::{Cli, Command, FormatArg, InterfacesArgs, SnapshotArgs, SortArg};
 pub use errors::one_line;

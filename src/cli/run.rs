@@ -145,11 +145,12 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     let report = &outcome.report;
     if !args.quiet {
         for w in &report.warnings {
-            eprintln!("netflow: warning: {w}");
+            eprintln!("netflow: warning: {}", render::for_terminal(w));
         }
     }
     let mut bytes = Vec::new();
-    render::render(report, format, &mut bytes)?;
+    let width = super::width::table_width(report_target.is_none());
+    render::render(report, format, width, &mut bytes)?;
     match report_target {
         Some(target) => target.commit(&bytes).map_err(|e| {
             // Never lose a capture to a full disk: the report goes to stdout instead.
@@ -312,7 +313,7 @@ fn list_interfaces(args: InterfacesArgs) -> Result<(), Error> {
                 writeln!(
                     out,
                     "{:<18} {:<6} {:<8} {}",
-                    i.name,
+                    render::for_terminal(&i.name),
                     if i.up { "up" } else { "down" },
                     if defaults.contains(&i.name) {
                         "yes"

@@ -10,8 +10,7 @@ const FD_CAPS: [(u32, &str); 2] = [(2, "CAP_DAC_READ_SEARCH"), (19, "CAP_SYS_PTR
 /// Fails early, with a hint, when the process can neither capture as root nor holds
 /// CAP_NET_RAW. Reads the effective capability set from /proc/self/status.
 pub fn check_capture() -> Result<(), Error> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if has_effective_cap(&status, CAP_NET_RAW) {
+    if has_effective_cap(&own_status(), CAP_NET_RAW) {
         Ok(())
     } else {
         Err(Error::Privileges {
@@ -23,7 +22,7 @@ pub fn check_capture() -> Result<(), Error> {
 /// Without root, the capabilities netflow lacks to see which process holds a socket
 /// of another user; a warning for the report, or `None` when nothing is missing.
 pub fn fd_access_warning() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = own_status();
     let missing: Vec<&str> = FD_CAPS
         .iter()
         .filter(|(cap, _)| !has_effective_cap(&status, *cap))
@@ -35,6 +34,15 @@ pub fn fd_access_warning() -> Option<String> {
             missing.join(" and ")
         )
     })
+}
+
+/// /proc/self/status, decoded lossily: its `Name:` line is the binary's file name (or
+/// what prctl set), which need not be UTF-8, and a strict read would lose every line
+/// to it (netflow renamed `net\xffflow` refused to run, as root, with exit 3).
+fn own_status() -> String {
+    std::fs::read("/proc/self/status")
+        .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+        .unwrap_or_default()
 }
 
 /// Parses the `CapEff:` line (hex bit mask) of a /proc/PID/status text.
@@ -66,6 +74,12 @@ mod tests {
         let only_net_raw = format!("CapEff:\t{:016x}\n", 1u64 << CAP_NET_RAW);
         assert!(has_effective_cap(&only_net_raw, CAP_NET_RAW));
         assert!(!has_effective_cap(&only_net_raw, FD_CAPS[1].0));
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_does_not_hide_the_capabilities() {
+        let status = String::from_utf8_lossy(b"Name:\tnet\xffflow\nCapEff:\t000001ffffffffff\n");
+        assert!(has_effective_cap(&status, CAP_NET_RAW));
     }
 
     #[test]

@@ -263,10 +263,11 @@ fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> Pr
     let cmdline = fs::read(dir.join("cmdline"))
         .map(|raw| join_cmdline(&raw))
         .unwrap_or_default();
-    let uid = fs::read_to_string(dir.join("status"))
-        .ok()
-        .and_then(|s| real_uid(&s));
-    let cgroup = fs::read_to_string(dir.join("cgroup"))
+    // Read as bytes: status begins with the process's name and cgroup paths are named
+    // by whoever creates them; neither need be UTF-8, and one such byte must not cost
+    // the process its user or its cgroup.
+    let uid = read_lossy(&dir.join("status")).and_then(|s| real_uid(&s));
+    let cgroup = read_lossy(&dir.join("cgroup"))
         .map(|s| cgroup_path(&s))
         .unwrap_or_default();
     ProcessInfo {
@@ -283,6 +284,12 @@ fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> Pr
         cgroup: cgroup.clone(),
         container_id: container_id(&cgroup),
     }
+}
+
+/// A /proc file's text, bytes that are not UTF-8 replaced by U+FFFD.
+fn read_lossy(path: &Path) -> Option<String> {
+    let raw = fs::read(path).ok()?;
+    Some(String::from_utf8_lossy(&raw).into_owned())
 }
 
 /// The inodes of live sockets (not TIME_WAIT rows or unaccepted connections, which

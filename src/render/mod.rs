@@ -4,6 +4,7 @@
 //! Does not compute anything the report does not hold, open files, or read the clock.
 
 mod csv;
+mod escape;
 mod json;
 mod table;
 mod textfile;
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 
 use crate::report::Report;
 
+pub use escape::for_terminal;
 pub use units::human_bytes;
 
 /// Output formats for `--format`.
@@ -25,10 +27,26 @@ pub enum Format {
     Prometheus,
 }
 
-/// Writes the report in `format`.
-pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+/// How wide the table may be. The caller knows where the report goes; the renderer
+/// never looks at the environment or the terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// A terminal this many columns wide: long fields are cut with `…`, and a user
+    /// name wider than its column shows as the uid.
+    Columns(usize),
+    /// Not a terminal (a pipe, a file): every field is written whole.
+    Unlimited,
+}
+
+/// Writes the report in `format`; `width` shapes only the table.
+pub fn render(
+    report: &Report,
+    format: Format,
+    width: Width,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        Format::Table => table::write(report, out),
+        Format::Table => table::write(report, width, out),
         Format::Json => json::write(report, out),
         Format::Csv => csv::write(report, out),
         Format::Prometheus => textfile::write(report, out),
