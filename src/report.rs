@@ -128,8 +128,8 @@ pub struct CounterDelta {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     /// The IP bytes these counters imply: link bytes minus the link header per packet
-    /// (14 bytes on Ethernet and loopback). Loopback counts each packet on both send and
-    /// receive, so only its send side is used.
+    /// (14 bytes on Ethernet; none on loopback, whose counters hold IP bytes). Loopback
+    /// counts each packet on both send and receive, so only its send side is used.
     pub ip_bytes: u64,
     /// captured bytes / ip_bytes: 1.0 means netflow saw everything the interface
     /// carried (a capture filter, or VLAN tags and TSO on real NICs, move it).
@@ -650,7 +650,7 @@ mod tests {
             rx_bytes,
             tx_packets,
             tx_bytes,
-            link_header_bytes: 14,
+            link_header_bytes: if loopback { 0 } else { 14 },
             loopback,
         };
         let captured = Counter {
@@ -668,15 +668,17 @@ mod tests {
         let c = eth.counters.unwrap();
         assert_eq!(c.ip_bytes, 20_000);
         assert_eq!(c.coverage, Some(1.0));
-        // Loopback counts every packet twice (send and receive): only one side counts.
+        // Loopback counts every packet twice (send and receive): only one side counts,
+        // and its counters hold IP bytes already.
         let lo = InterfaceStats::new(
             "lo".into(),
             captured,
             0,
             Some(reading(0, 0, 0, 0, true)),
-            Some(reading(20, 20_280, 20, 20_280, true)),
+            Some(reading(20, 20_000, 20, 20_000, true)),
         );
         assert_eq!(lo.counters.unwrap().ip_bytes, 20_000);
+        assert_eq!(lo.counters.unwrap().coverage, Some(1.0));
         let any = InterfaceStats::new("any".into(), captured, 0, None, None);
         assert!(any.counters.is_none());
     }
