@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::account::{Ledger, ProcessAccount};
+use crate::account::{Folded, Ledger, ProcessAccount};
 use crate::engine::Finished;
 use crate::model::{
     Counter, DirCounters, Direction, MatchQuality, ProcessKey, Proto, Unattributed,
@@ -233,6 +233,32 @@ pub struct ProcessRow {
     /// Processes in this row: 1, or (with pid 0) how many processes past netflow's
     /// 8,192 tracked ones were added up under this name.
     pub processes: u32,
+    /// For a row of several processes added up (pid 0): what they share.
+    pub group: Option<Group>,
+}
+
+/// What the processes of one row share: `by` names the property, `key` its value.
+/// `by` is `name` (processes past the first 8,192, by name; `key` is the name) or
+/// `other` (those past 1,024 such names too; `key` is empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub by: &'static str,
+    pub key: String,
+}
+
+impl Group {
+    fn of(p: &ProcessAccount) -> Option<Group> {
+        p.folded.map(|f| match f {
+            Folded::ByName => Group {
+                by: "name",
+                key: p.info.name.clone(),
+            },
+            Folded::Rest => Group {
+                by: "other",
+                key: String::new(),
+            },
+        })
+    }
 }
 
 /// A process's bytes per second, `[in, out]`, from the capture's first second: held
@@ -510,6 +536,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         peers: Vec::new(),
         series: SeriesRow::from_series(&p.series),
         processes: p.processes,
+        group: Group::of(p),
     }
 }
 

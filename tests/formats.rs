@@ -233,3 +233,100 @@ fn pcapng_names_the_process_of_every_packet() {
     assert_eq!(out_notes as u64, moved.sent_packets);
     assert_eq!(in_notes as u64, moved.recv_packets);
 }
+
+/// Runs inside a fresh pid namespace (so no other process takes a pid meanwhile):
+/// netflow, then client A, then client B with A's pid, given back by setting
+/// ns_last_pid. Each client keeps its socket open for 3 s (a fifo on its stdin); a
+/// one-datagram client after each makes netflow pass the packets before it on.
+const REUSED_PID_SCRIPT: &str = r#"
+set -e
+NF=$1; PEER=$2; DIR=$3; SERVER=$4
+"$NF" snapshot -i eth0 -d 8s --ebpf off --format prometheus -q -o "$DIR/out.prom" -w "$DIR/c.pcap" &
+nf=$!
+n=0
+while [ "$(stat -c %s "$DIR/c.pcap" 2>/dev/null || echo 0)" -lt 24 ]; do
+  n=$((n + 1)); [ $n -lt 500 ] || exit 3; sleep 0.02
+done
+client() {  # client NAME SIZE: 10 datagrams of SIZE bytes, then held for 3 s
+  "$PEER" udp-client "$SERVER" 10 "$2" < "$DIR/$1.fifo" > "$DIR/$1.txt" &
+  pid=$!
+  sleep 3 > "$DIR/$1.fifo" &
+  n=0
+  until grep -q done "$DIR/$1.txt"; do n=$((n + 1)); [ $n -lt 500 ] || exit 4; sleep 0.02; done
+  "$PEER" udp-client "$SERVER" 1 10 < /dev/null > /dev/null
+  wait $pid
+}
+mkfifo "$DIR/a.fifo" "$DIR/b.fifo"
+client a 200
+a=$pid
+echo $((a - 1)) > /proc/sys/kernel/ns_last_pid
+client b 300
+wait $nf
+echo "$a $pid"
+"#;
+
+#[test]
+#[ignore = "needs root"]
+fn a_reused_pid_gives_distinct_prometheus_series() {
+    let lab = Lab::new();
+    let dir = Scratch::new("reused-pid");
+    let _server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:7505"), "22", "64"],
+    );
+    let script = dir.0.join("reuse.sh");
+    std::fs::write(&script, REUSED_PID_SCRIPT).unwrap();
+    let out = run(&[
+        "timeout",
+        "60",
+        "ip",
+        "netns",
+        "exec",
+        &lab.a,
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        script.to_str().unwrap(),
+        NETFLOW,
+        traffic_peer().to_str().unwrap(),
+        dir.0.to_str().unwrap(),
+        &format!("{B4}:7505"),
+    ]);
+    let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    assert_eq!(pids[0], pids[1], "client b did not get client a's pid");
+    let pid = pids[0];
+
+    // The official parser; node_exporter refuses a file in which two samples share a
+    // metric name and labels.
+    let script = "import sys\n\
+                  from prometheus_client.parser import text_string_to_metric_families\n\
+                  seen = set()\n\
+                  for family in text_string_to_metric_families(sys.stdin.read()):\n\
+                  \x20   for s in family.samples:\n\
+                  \x20       key = (s.name, tuple(sorted(s.labels.items())))\n\
+                  \x20       if key in seen: print('duplicate', key)\n\
+                  \x20       seen.add(key)\n\
+                  \x20       labels = ','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))\n\
+                  \x20       print(f'{s.name} {labels} {int(s.value)}')";
+    let parsed = python(script, &std::fs::read(dir.0.join("out.prom")).unwrap());
+    assert!(!parsed.contains("duplicate"), "{parsed}");
+    let mut out_bytes: Vec<u64> = parsed
+        .lines()
+        .filter(|l| {
+            l.starts_with("netflow_process_bytes ")
+                && l.contains("direction=out")
+                && l.contains(&format!(",pid={pid},"))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    out_bytes.sort();
+    // Ten datagrams each, of 200 and of 300 bytes, plus 28 bytes of headers per packet.
+    assert_eq!(out_bytes, [2_280, 3_280], "{parsed}");
+}

@@ -8,5 +8,5 @@
 mod ledger;
 mod series;
 
-pub use ledger::{FlowAccount, Ledger, ProcessAccount};
+pub use ledger::{FlowAccount, Folded, Ledger, ProcessAccount};
 pub use series::Series;

@@ -126,6 +126,7 @@ pub fn sample_report() -> Report {
                 }],
                 series: vec![[524_288, 1_500], [524_288, 500]].into(),
                 processes: 1,
+                group: None,
             },
             ProcessRow {
                 rank: 2,
@@ -153,6 +154,7 @@ pub fn sample_report() -> Report {
                 peers: vec![],
                 series: vec![[300, 200]].into(),
                 processes: 1,
+                group: None,
             },
         ],
         other_processes: OtherProcesses::default(),
