@@ -75,24 +75,221 @@ fn capture(format: &str, port: u16) -> (Vec<u8>, u32, Moved) {
     (std::fs::read(report).unwrap(), client.pid, moved)
 }
 
+fn schema_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schema/report.schema.json")
+}
+
+/// Validates a JSON report against the published schema with Python's jsonschema.
+fn assert_valid_against_schema(json: &[u8]) {
+    let script = format!(
+        "import json, sys, jsonschema\n\
+         schema = json.load(open({:?}))\n\
+         jsonschema.Draft202012Validator.check_schema(schema)\n\
+         jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n\
+         print('valid')",
+        schema_path()
+    );
+    assert_eq!(python(&script, json).trim(), "valid");
+}
+
+/// The schema lets objects carry properties it does not list (new optional fields keep
+/// `schema_version`), so validation alone would not notice a field nobody declared.
+/// This walks the document beside the schema and names every key the schema lacks.
+fn undeclared_keys(report: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schema_path()).unwrap()).unwrap();
+    let mut out = Vec::new();
+    walk(&schema, &schema, report, "$", &mut out);
+    out
+}
+
+fn walk(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let schema = resolve(root, schema);
+    // Of `oneOf`/`anyOf` alternatives, the one for this kind of value (the others are null).
+    let branch = |wanted: &str| -> Option<&Value> {
+        let candidates: Vec<&Value> = match schema.get("oneOf").or(schema.get("anyOf")) {
+            Some(Value::Array(alternatives)) => {
+                alternatives.iter().map(|a| resolve(root, a)).collect()
+            }
+            _ => vec![schema],
+        };
+        candidates.into_iter().find(|s| s.get(wanted).is_some())
+    };
+    match value {
+        Value::Object(map) => {
+            let (properties, additional) =
+                match (branch("properties"), branch("additionalProperties")) {
+                    (Some(s), _) => (s["properties"].as_object(), None),
+                    (None, Some(s)) => (
+                        None,
+                        s.get("additionalProperties").filter(|a| a.is_object()),
+                    ),
+                    (None, None) => (None, None),
+                };
+            for (key, v) in map {
+                let here = format!("{path}.{key}");
+                match (properties.and_then(|p| p.get(key)), additional) {
+                    (Some(sub), _) => walk(root, sub, v, &here, out),
+                    // A map (`unattributed`): its keys are data, checked by propertyNames.
+                    (None, Some(values)) => walk(root, values, v, &here, out),
+                    (None, None) => out.push(here),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = branch("items") {
+                for (i, v) in items.iter().enumerate() {
+                    walk(root, &s["items"], v, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Follows a local `$ref` (`#/$defs/name`).
+fn resolve<'a>(
+    root: &'a serde_json::Value,
+    schema: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    match schema.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => {
+            let name = r.strip_prefix("#/$defs/").expect("a local $ref");
+            resolve(root, &root["$defs"][name])
+        }
+        None => schema,
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn json_report_matches_the_published_schema() {
     let (json, pid, moved) = capture("json", 7501);
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schema/report.schema.json");
-    let script = format!(
-        "import json, sys, jsonschema\n\
-         schema = json.load(open({schema:?}))\n\
-         jsonschema.Draft202012Validator.check_schema(schema)\n\
-         jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n\
-         print('valid')"
-    );
-    assert_eq!(python(&script, &json).trim(), "valid");
+    assert_valid_against_schema(&json);
     let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(undeclared_keys(&report), Vec::<String>::new());
     assert_eq!(
         num(&row(&report, pid)["bytes_out"]),
         moved.sent + 28 * moved.sent_packets
     );
+}
+
+/// A report with rows of processes added up, from the real ledger: more processes
+/// than it keeps a row each for, and more names than it keeps a row each for.
+fn report_with_rows_added_up() -> Vec<u8> {
+    use netflow::account::{Ledger, MAX_FOLDED_NAMES, MAX_LEDGER_PROCESSES};
+    use netflow::engine::Finished;
+    use netflow::model::{
+        Counter, Direction, FlowKey, MatchQuality, ProcessInfo, ProcessKey, Proto, Timestamp,
+    };
+    use netflow::report::{CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey};
+    use std::sync::Arc;
+
+    let start = Timestamp::from_micros(1_800_000_000_000_000);
+    let mut ledger = Ledger::new(start, 2);
+    let mut captured = Counter::default();
+    let total = MAX_LEDGER_PROCESSES + MAX_FOLDED_NAMES + 10;
+    for i in 0..total {
+        let pid = 100 + i as u32;
+        // The first ones fill the ledger; later ones share a name, then all differ.
+        let name = match i {
+            i if i < MAX_LEDGER_PROCESSES => format!("worker{i}"),
+            i if i < MAX_LEDGER_PROCESSES + 5 => "curl".to_string(),
+            i => format!("job{i}"),
+        };
+        let info = Arc::new(ProcessInfo {
+            key: ProcessKey {
+                pid,
+                start_time: 1_000 + u64::from(pid),
+            },
+            ppid: 1,
+            cmdline: name.clone(),
+            exe: format!("/usr/bin/{name}"),
+            name,
+            uid: Some(0),
+            user: "root".into(),
+            netns: 0,
+            cgroup: String::new(),
+            container_id: None,
+        });
+        let owner = ledger.owner(&info);
+        let key = FlowKey::new(
+            Proto::Udp,
+            "10.0.0.1:53".parse().unwrap(),
+            format!("10.1.{}.{}:4000", i / 250, i % 250)
+                .parse()
+                .unwrap(),
+        );
+        let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+        let bytes = if i < MAX_LEDGER_PROCESSES { 100 } else { 1_000 };
+        ledger.add(flow, Direction::In, Counter::one(bytes), start);
+        captured.add(bytes);
+    }
+    let finished = Finished {
+        annotator: Default::default(),
+        ledger,
+        both_ends: Counter::default(),
+        scans: 1,
+        flows: total as u64,
+        unreadable_processes: 0,
+    };
+    let facts = CaptureFacts {
+        host: "h".into(),
+        start_time: "2027-01-15T08:00:00Z".into(),
+        start_unix_seconds: 1_800_000_000.0,
+        duration_secs: 1.0,
+        stopped_by: "duration".into(),
+        interfaces: vec!["eth0".into()],
+        interface_stats: vec![],
+        self_limits: vec![],
+        filter: None,
+        captured,
+        dropped: Dropped::default(),
+        socket_log: SocketLogStatus::off(),
+        warnings: vec![],
+    };
+    let ranking = Ranking {
+        sort: SortKey::Total,
+        top: 3,
+    };
+    let report = Report::build(&finished, facts, ranking);
+    assert!(report.totals_add_up());
+    let mut json = Vec::new();
+    netflow::render::render(&report, netflow::render::Format::Json, &mut json).unwrap();
+    json
+}
+
+#[test]
+fn rows_added_up_match_the_published_schema() {
+    let json = report_with_rows_added_up();
+    let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let groups: Vec<(u64, &serde_json::Value, u64)> = report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (num(&r["pid"]), &r["group"], num(&r["processes"])))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (0, &serde_json::json!({"by": "other", "key": ""}), 6),
+            (0, &serde_json::json!({"by": "name", "key": "curl"}), 5),
+            (
+                0,
+                &serde_json::json!({"by": "name", "key": format!("job{}", netflow::account::MAX_LEDGER_PROCESSES + 5)}),
+                1
+            ),
+        ]
+    );
+    assert_valid_against_schema(&json);
+    assert_eq!(undeclared_keys(&report), Vec::<String>::new());
 }
 
 #[test]

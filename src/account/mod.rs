@@ -8,5 +8,7 @@
 mod ledger;
 mod series;
 
-pub use ledger::{FlowAccount, Folded, Ledger, ProcessAccount};
+pub use ledger::{
+    FlowAccount, Folded, Ledger, ProcessAccount, MAX_FOLDED_NAMES, MAX_LEDGER_PROCESSES,
+};
 pub use series::Series;
