@@ -63,7 +63,12 @@ pub struct Summary {
     pub unattributed: Counter,
     pub dropped: Dropped,
     pub processes_seen: usize,
+    /// Distinct flows (one per 4-tuple and local end), exact up to
+    /// [`crate::account::EXACT_FLOWS`].
     pub flows_seen: u64,
+    /// `flows_seen` is a HyperLogLog estimate (within about 2 %): more distinct flows
+    /// than netflow counts exactly in bounded memory.
+    pub flows_seen_estimated: bool,
     pub socket_scans: u32,
     /// What attributed traffic: `proc` always, `socket_log` when the kernel socket log
     /// was active.
@@ -428,7 +433,8 @@ impl Report {
                 unattributed: ledger.unattributed_total(),
                 dropped: facts.dropped,
                 processes_seen: order.len(),
-                flows_seen: finished.flows,
+                flows_seen: finished.flows.count,
+                flows_seen_estimated: finished.flows.estimated,
                 socket_scans: finished.scans,
                 attribution_sources: if facts.socket_log.is_active() {
                     vec!["proc", "socket_log"]
@@ -552,6 +558,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::account::FlowsSeen;
     use crate::model::{FlowKey, ProcessInfo, Timestamp};
 
     /// A ledger with processes moving (in, out) bytes in one packet each way.
@@ -579,7 +586,10 @@ mod tests {
             ledger,
             both_ends: Counter::default(),
             scans: 1,
-            flows: traffic.len() as u64,
+            flows: FlowsSeen {
+                count: traffic.len() as u64,
+                estimated: false,
+            },
             unreadable_processes: 0,
         }
     }
@@ -755,7 +765,10 @@ mod tests {
             ledger,
             both_ends: Counter::default(),
             scans: 1,
-            flows: 3,
+            flows: FlowsSeen {
+                count: 3,
+                estimated: false,
+            },
             unreadable_processes: 0,
         };
         let r = Report::build(

@@ -237,7 +237,10 @@ fn report_with_rows_added_up() -> Vec<u8> {
         ledger,
         both_ends: Counter::default(),
         scans: 1,
-        flows: total as u64,
+        flows: netflow::account::FlowsSeen {
+            count: total as u64,
+            estimated: false,
+        },
         unreadable_processes: 0,
     };
     let facts = CaptureFacts {
@@ -526,4 +529,93 @@ fn a_reused_pid_gives_distinct_prometheus_series() {
     out_bytes.sort();
     // Ten datagrams each, of 200 and of 300 bytes, plus 28 bytes of headers per packet.
     assert_eq!(out_bytes, [2_280, 3_280], "{parsed}");
+}
+
+/// Sends one UDP datagram from each of `sources` ports to each of `ports` ports of
+/// `dst`, `rounds` times over, paced (1,000 datagrams, then 5 ms).
+const SPRAY: &str = r#"
+import socket, sys, time
+dst, sources, ports, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+socks = []
+for i in range(sources):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 40001 + i))
+    socks.append(s)
+sent = 0
+for _ in range(rounds):
+    for port in range(1, ports + 1):
+        for s in socks:
+            s.sendto(b"x", (dst, port))
+            sent += 1
+            if sent % 1000 == 0:
+                time.sleep(0.005)
+print(sent)
+"#;
+
+/// 100,000 distinct flows, each seen twice: more than the flow cache holds, so it
+/// forgets flows and takes them again; `flows_seen` must still count each once.
+#[test]
+#[ignore = "needs root"]
+fn flows_seen_counts_distinct_flows_not_cache_refills() {
+    let lab = Lab::new();
+    let dir = Scratch::new("flows-seen");
+    // A remote end no namespace holds (198.18.0.2 is every lab's b, and netflow takes
+    // the addresses of namespaces it sees processes in as local): b's interface
+    // receives the datagrams and drops them quietly, so each flow has one local end.
+    let mac = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.b,
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    let mac = String::from_utf8_lossy(&mac.stdout).trim().to_string();
+    run(&[
+        "ip",
+        "-n",
+        &lab.a,
+        "neigh",
+        "add",
+        "198.18.0.99",
+        "lladdr",
+        &mac,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d", "6s", "-i", "eth0", "-f", "udp", "--ebpf", "off", "--format", "json", "-q",
+        ],
+    );
+    let out = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.a,
+        PYTHON,
+        "-c",
+        SPRAY,
+        "198.18.0.99",
+        "2",
+        "50000",
+        "2",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200000");
+    let report = nf.finish(Duration::from_secs(30));
+    let s = &report["summary"];
+    assert_eq!(num(&s["captured"]["packets"]), 200_000, "{s:#}");
+    assert_eq!(num(&s["both_ends_local"]["packets"]), 0, "{s:#}");
+    let flows = num(&s["flows_seen"]);
+    assert!(
+        (98_000..=102_000).contains(&flows),
+        "flows_seen {flows} for 100,000 flows: {s:#}"
+    );
+    // Past the exact bound, the report says the count is an estimate.
+    assert_eq!(s["flows_seen_estimated"], true);
 }

@@ -82,6 +82,7 @@ pub fn sample_report() -> Report {
             },
             processes_seen: 2,
             flows_seen: 4,
+            flows_seen_estimated: false,
             socket_scans: 11,
             attribution_sources: vec!["proc", "socket_log"],
             socket_log: SocketLogStatus {
