@@ -348,6 +348,85 @@ fn csv_has_a_header_and_the_clients_row() {
     let bytes_out: u64 = client[col("bytes_out")].parse().unwrap();
     assert_eq!(bytes_out, moved.sent + 28 * moved.sent_packets);
     assert_eq!(&client[col("name")], "traffic-peer");
+    // Which capture the row belongs to, and its top peer's protocol and bytes.
+    assert_eq!(&client[col("host")], hostname());
+    assert!(client[col("start_time")].ends_with('Z'));
+    let secs: f64 = client[col("duration_secs")].parse().unwrap();
+    assert!((2.0..3.0).contains(&secs), "{secs}");
+    assert_eq!(&client[col("top_peer")], &format!("{B4}:7503"));
+    assert_eq!(&client[col("top_peer_proto")], "udp");
+    assert_eq!(
+        client[col("top_peer_bytes_out")].parse::<u64>().unwrap(),
+        bytes_out
+    );
+    assert_eq!(
+        client[col("top_peer_bytes_in")].parse::<u64>().unwrap(),
+        moved.recv + 28 * moved.recv_packets
+    );
+}
+
+fn hostname() -> String {
+    let out = run(&["hostname"]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Two runs from cron into one file, the second with `--no-header`: one table whose
+/// rows say which run they came from. Python's csv module in strict mode reads it.
+#[test]
+#[ignore = "needs root"]
+fn csv_runs_appended_with_no_header_read_as_one_table() {
+    let lab = Lab::new();
+    let _server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:7506"), "40", "64"],
+    );
+    let mut daily = Vec::new();
+    for (run_no, extra) in [(0, None), (1, Some("--no-header"))] {
+        let mut cmd = lab.cmd(&lab.a, Path::new(NETFLOW));
+        cmd.args([
+            "snapshot", "-d", "2s", "-i", "eth0", "--format", "csv", "-q",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let netflow = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let client = Peer::start(
+            &lab,
+            &lab.a,
+            &["udp-client", &format!("{B4}:7506"), "20", "100"],
+        );
+        client.done();
+        let out = netflow.wait_with_output().unwrap();
+        assert!(out.status.success(), "run {run_no}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            text.starts_with("rank,"),
+            extra.is_none(),
+            "run {run_no}: {text}"
+        );
+        daily.extend_from_slice(text.as_bytes());
+    }
+    let script = "import csv, io, sys\n\
+                  rows = list(csv.reader(io.StringIO(sys.stdin.read(), newline=''), strict=True))\n\
+                  header = rows[0]\n\
+                  assert all(len(r) == len(header) for r in rows), 'ragged rows'\n\
+                  i = header.index('start_time')\n\
+                  print(len(rows) - 1, len({r[i] for r in rows[1:]}))";
+    let counts = python(script, &daily);
+    let counts: Vec<usize> = counts
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // A row per run at least (the client), from two captures, and no header row twice.
+    assert!(counts[0] >= 2, "{counts:?}");
+    assert_eq!(counts[1], 2, "rows from two runs: {counts:?}");
+    let mut reader = csv::Reader::from_reader(daily.as_slice());
+    assert!(reader
+        .records()
+        .map(Result::unwrap)
+        .all(|r| &r[0] != "rank"));
 }
 
 #[test]

@@ -55,6 +55,11 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
 
+    /// Leave out the CSV header row, to append runs to one file (`>> daily.csv` from
+    /// cron). Only `--format csv` has a header row.
+    #[arg(long)]
+    pub no_header: bool,
+
     /// Write the report to FILE (atomically: readers never see half a report)
     /// instead of standard output.
     #[arg(short, long, value_name = "FILE")]

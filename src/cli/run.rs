@@ -127,7 +127,7 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         }
     }
     let mut bytes = Vec::new();
-    render::render(&report, format(args.format), &mut bytes)?;
+    render::render(&report, format(args.format, args.no_header), &mut bytes)?;
     match report_file {
         Some(file) => file.commit(&bytes).map_err(|e| {
             // Never lose a capture to a full disk: the report goes to stdout instead.
@@ -200,11 +200,11 @@ fn select_interfaces(requested: &[String], available: &[Interface]) -> Result<Ve
     Ok(chosen)
 }
 
-fn format(f: FormatArg) -> Format {
+fn format(f: FormatArg, no_header: bool) -> Format {
     match f {
         FormatArg::Table => Format::Table,
         FormatArg::Json => Format::Json,
-        FormatArg::Csv => Format::Csv,
+        FormatArg::Csv => Format::Csv { header: !no_header },
         FormatArg::Prometheus => Format::Prometheus,
     }
 }

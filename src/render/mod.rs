@@ -20,7 +20,10 @@ pub use units::human_bytes;
 pub enum Format {
     Table,
     Json,
-    Csv,
+    /// `header: false` leaves out the header row, for appending to a file.
+    Csv {
+        header: bool,
+    },
     /// Prometheus text exposition, for node_exporter's textfile collector.
     Prometheus,
 }
@@ -30,7 +33,7 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Resul
     match format {
         Format::Table => table::write(report, out),
         Format::Json => json::write(report, out),
-        Format::Csv => csv::write(report, out),
+        Format::Csv { header } => csv::write(report, header, out),
         Format::Prometheus => textfile::write(report, out),
     }
 }
