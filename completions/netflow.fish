@@ -51,6 +51,7 @@ on\t''
 off\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l buffer-size -d 'Kernel capture buffer per interface, e.g. 64M (a bare number is MiB; 1M to 2G): netflow\'s largest memory (the ring is mapped into it). Default 8M, or 32M with -w (full packets take several times the room of the 256-byte headers kept otherwise): 8 MiB of headers is about 50,000 small packets, and kept up with a million packets per second here; libpcap\'s 2 MiB drops packets in bursts' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l queue-size -d 'Packets the queue between capture and attribution holds (a run of one flow\'s packets takes one place); when it is full, packets are dropped and counted, never waited for' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l no-header -d 'Leave out the CSV header row, to append runs to one file (`>> daily.csv` from cron). Only `--format csv` has a header row'
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s q -l quiet -d 'Print no warnings on stderr (errors still are). The report keeps its warnings'
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s V -l version -d 'Print version'

@@ -9,7 +9,7 @@
 //! one place: a process, an unattributed reason, or (for parked packets at the end)
 //! `no_socket`. That is what makes the report's totals add up.
 
-use crate::account::Ledger;
+use crate::account::{DistinctFlows, FlowsSeen, Ledger};
 use crate::annotate::Annotator;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
@@ -55,6 +55,8 @@ pub struct Engine {
     /// too, kept across scans (which may not have read that namespace yet).
     learned_local: Vec<IpAddr>,
     flows: FlowCache,
+    /// Every flow the cache ever took, counted once however often it was forgotten.
+    seen: DistinctFlows,
     pending: PendingRing<PacketSummary>,
     ledger: Ledger,
     both_ends: Counter,
@@ -97,6 +99,7 @@ impl Engine {
             log_updates: 0,
             learned_local: Vec::new(),
             flows: FlowCache::default(),
+            seen: DistinctFlows::default(),
             pending: PendingRing::new(config.pending_capacity),
             ledger: Ledger::new(config.start, config.series_buckets),
             both_ends: Counter::default(),
@@ -241,8 +244,16 @@ impl Engine {
             ledger: self.ledger,
             both_ends: self.both_ends,
             scans: self.scans,
-            flows: self.flows.added(),
+            flows: self.seen.seen(),
             unreadable_processes: self.table.unreadable_processes,
+        }
+    }
+
+    /// Sets what is known about a flow, counting the flow the first time the cache
+    /// takes it (the cache forgets flows at its bound and takes them again).
+    fn remember(&mut self, key: FlowKey, state: FlowState) {
+        if self.flows.set(key, state) {
+            self.seen.insert(&key);
         }
     }
 
@@ -313,7 +324,7 @@ impl Engine {
             None => match self.resolve(key) {
                 Some(flow) => Some(Charge::Flow(flow)),
                 None => {
-                    self.flows.set(
+                    self.remember(
                         key,
                         FlowState::Pending {
                             misses: 0,
@@ -362,7 +373,7 @@ impl Engine {
             Some(flow) => Charge::Flow(flow),
             None => {
                 let reason = self.miss_reason(key);
-                self.flows.set(
+                self.remember(
                     key,
                     FlowState::Unowned {
                         reason,
@@ -383,7 +394,7 @@ impl Engine {
             self.early_wanted = true;
         }
         self.stale_wanted = true;
-        self.flows.set(
+        self.remember(
             key,
             FlowState::Unowned {
                 reason: Unattributed::NotLocal,
@@ -403,7 +414,7 @@ impl Engine {
         };
         let owner = self.ledger.owner(&info);
         let flow = self.ledger.open_flow(owner, quality, key);
-        self.flows.set(key, FlowState::Known { flow });
+        self.remember(key, FlowState::Known { flow });
         Some(flow)
     }
 
@@ -414,7 +425,7 @@ impl Engine {
             Lookup::Owned(info, quality) => {
                 let owner = self.ledger.owner(&info);
                 let flow = self.ledger.open_flow(owner, quality, key);
-                self.flows.set(key, FlowState::Known { flow });
+                self.remember(key, FlowState::Known { flow });
                 Some(flow)
             }
             Lookup::Unowned(_) => None,
@@ -466,7 +477,7 @@ impl Engine {
                 last_miss_gen: generation,
             }
         };
-        self.flows.set(key, state);
+        self.remember(key, state);
     }
 }
 
@@ -479,8 +490,8 @@ pub struct Finished {
     /// Packets whose both ends are local: each was charged twice (out and in).
     pub both_ends: Counter,
     pub scans: u32,
-    /// Flows the engine tracked over the capture.
-    pub flows: u64,
+    /// Distinct flows the engine tracked over the capture.
+    pub flows: FlowsSeen,
     pub unreadable_processes: u32,
 }
 
@@ -996,6 +1007,25 @@ mod tests {
             }
         );
         assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).packets, 2);
+    }
+
+    #[test]
+    fn flows_seen_counts_each_flow_once_however_often_the_cache_forgets_it() {
+        // 100,000 flows, three times over: more than the cache holds, so it forgets
+        // and takes them again (counted 300,000 times before).
+        let mut e = engine(2);
+        let flows = 100_000u32;
+        for _ in 0..3 {
+            for i in 0..flows {
+                let [_, a, b, c] = i.to_be_bytes();
+                let src = format!("10.{a}.{b}.{c}:1000");
+                e.packet(&pkt(Proto::Udp, &src, "10.255.0.1:53", 40, ms(1)));
+            }
+        }
+        let f = e.finish(|_| true);
+        assert!(f.flows.estimated);
+        let error = (f.flows.count as f64 / f64::from(flows) - 1.0).abs();
+        assert!(error < 0.02, "{:?}", f.flows);
     }
 
     #[test]

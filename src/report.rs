@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::account::{Ledger, ProcessAccount};
+use crate::account::{Folded, Ledger, ProcessAccount};
 use crate::engine::Finished;
 use crate::model::{
     Counter, DirCounters, Direction, MatchQuality, ProcessKey, Proto, Unattributed,
@@ -63,7 +63,12 @@ pub struct Summary {
     pub unattributed: Counter,
     pub dropped: Dropped,
     pub processes_seen: usize,
+    /// Distinct flows (one per 4-tuple and local end), exact up to
+    /// [`crate::account::EXACT_FLOWS`].
     pub flows_seen: u64,
+    /// `flows_seen` is a HyperLogLog estimate (within about 2 %): more distinct flows
+    /// than netflow counts exactly in bounded memory.
+    pub flows_seen_estimated: bool,
     pub socket_scans: u32,
     /// What attributed traffic: `proc` always, `socket_log` when the kernel socket log
     /// was active.
@@ -128,8 +133,8 @@ pub struct CounterDelta {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     /// The IP bytes these counters imply: link bytes minus the link header per packet
-    /// (14 bytes on Ethernet and loopback). Loopback counts each packet on both send and
-    /// receive, so only its send side is used.
+    /// (14 bytes on Ethernet; none on loopback, whose counters hold IP bytes). Loopback
+    /// counts each packet on both send and receive, so only its send side is used.
     pub ip_bytes: u64,
     /// captured bytes / ip_bytes: 1.0 means netflow saw everything the interface
     /// carried (a capture filter, or VLAN tags and TSO on real NICs, move it).
@@ -233,6 +238,32 @@ pub struct ProcessRow {
     /// Processes in this row: 1, or (with pid 0) how many processes past netflow's
     /// 8,192 tracked ones were added up under this name.
     pub processes: u32,
+    /// For a row of several processes added up (pid 0): what they share.
+    pub group: Option<Group>,
+}
+
+/// What the processes of one row share: `by` names the property, `key` its value.
+/// `by` is `name` (processes past the first 8,192, by name; `key` is the name) or
+/// `other` (those past 1,024 such names too; `key` is empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub by: &'static str,
+    pub key: String,
+}
+
+impl Group {
+    fn of(p: &ProcessAccount) -> Option<Group> {
+        p.folded.map(|f| match f {
+            Folded::ByName => Group {
+                by: "name",
+                key: p.info.name.clone(),
+            },
+            Folded::Rest => Group {
+                by: "other",
+                key: String::new(),
+            },
+        })
+    }
 }
 
 /// A process's bytes per second, `[in, out]`, from the capture's first second: held
@@ -402,7 +433,8 @@ impl Report {
                 unattributed: ledger.unattributed_total(),
                 dropped: facts.dropped,
                 processes_seen: order.len(),
-                flows_seen: finished.flows,
+                flows_seen: finished.flows.count,
+                flows_seen_estimated: finished.flows.estimated,
                 socket_scans: finished.scans,
                 attribution_sources: if facts.socket_log.is_active() {
                     vec!["proc", "socket_log"]
@@ -510,6 +542,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         peers: Vec::new(),
         series: SeriesRow::from_series(&p.series),
         processes: p.processes,
+        group: Group::of(p),
     }
 }
 
@@ -525,6 +558,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::account::FlowsSeen;
     use crate::model::{FlowKey, ProcessInfo, Timestamp};
 
     /// A ledger with processes moving (in, out) bytes in one packet each way.
@@ -552,7 +586,10 @@ mod tests {
             ledger,
             both_ends: Counter::default(),
             scans: 1,
-            flows: traffic.len() as u64,
+            flows: FlowsSeen {
+                count: traffic.len() as u64,
+                estimated: false,
+            },
             unreadable_processes: 0,
         }
     }
@@ -650,7 +687,7 @@ mod tests {
             rx_bytes,
             tx_packets,
             tx_bytes,
-            link_header_bytes: 14,
+            link_header_bytes: if loopback { 0 } else { 14 },
             loopback,
         };
         let captured = Counter {
@@ -668,15 +705,17 @@ mod tests {
         let c = eth.counters.unwrap();
         assert_eq!(c.ip_bytes, 20_000);
         assert_eq!(c.coverage, Some(1.0));
-        // Loopback counts every packet twice (send and receive): only one side counts.
+        // Loopback counts every packet twice (send and receive): only one side counts,
+        // and its counters hold IP bytes already.
         let lo = InterfaceStats::new(
             "lo".into(),
             captured,
             0,
             Some(reading(0, 0, 0, 0, true)),
-            Some(reading(20, 20_280, 20, 20_280, true)),
+            Some(reading(20, 20_000, 20, 20_000, true)),
         );
         assert_eq!(lo.counters.unwrap().ip_bytes, 20_000);
+        assert_eq!(lo.counters.unwrap().coverage, Some(1.0));
         let any = InterfaceStats::new("any".into(), captured, 0, None, None);
         assert!(any.counters.is_none());
     }
@@ -726,7 +765,10 @@ mod tests {
             ledger,
             both_ends: Counter::default(),
             scans: 1,
-            flows: 3,
+            flows: FlowsSeen {
+                count: 3,
+                estimated: false,
+            },
             unreadable_processes: 0,
         };
         let r = Report::build(

@@ -15,6 +15,7 @@ mod formats;
 mod full_disk;
 mod generated;
 mod limits;
+mod loopback;
 mod names;
 mod netns;
 mod outputs;

@@ -25,6 +25,18 @@ pub struct ProcessAccount {
     /// Processes added up in this row: 1, or more for a row of processes past
     /// [`MAX_LEDGER_PROCESSES`] added up by name.
     pub processes: u32,
+    /// For a row of processes added up, how they were grouped.
+    pub folded: Option<Folded>,
+}
+
+/// How a row past [`MAX_LEDGER_PROCESSES`] adds up processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Folded {
+    /// Every later process with the row's name.
+    ByName,
+    /// Every later process whose name found no row of its own (past
+    /// [`MAX_FOLDED_NAMES`]).
+    Rest,
 }
 
 /// The most processes the ledger keeps a row each for (about 1 KiB each); later ones
@@ -123,6 +135,11 @@ impl Ledger {
             container_id: None,
         };
         let i = self.push(Arc::new(row));
+        self.processes[i as usize].folded = Some(if name.is_empty() {
+            Folded::Rest
+        } else {
+            Folded::ByName
+        });
         self.folded.insert(name, i);
         i
     }
@@ -138,6 +155,7 @@ impl Ledger {
             exited: false,
             other_flow: None,
             processes: 1,
+            folded: None,
         });
         i
     }
@@ -249,6 +267,7 @@ mod tests {
             (row.info.key.pid, row.info.name.as_str(), row.processes),
             (0, "curl", 3)
         );
+        assert_eq!(row.folded, Some(Folded::ByName));
         for n in 0..MAX_FOLDED_NAMES + 5 {
             ledger.owner(&Arc::new(ProcessInfo::sample(
                 100 + n as u32,
@@ -257,6 +276,8 @@ mod tests {
             )));
         }
         assert!(ledger.processes().len() <= MAX_LEDGER_PROCESSES + MAX_FOLDED_NAMES + 1);
+        let rest = ledger.processes().last().unwrap();
+        assert_eq!((rest.folded, rest.processes), (Some(Folded::Rest), 6));
     }
 
     fn info(pid: u32, start_time: u64) -> Arc<ProcessInfo> {

@@ -94,8 +94,6 @@ pub struct FlowCache {
     /// times cheaper than hashing a pair of socket addresses.
     recent: [Option<(FlowKey, u32)>; 2],
     next_recent: usize,
-    /// Flows ever added: the cache's size undercounts once the bound has evicted.
-    added: u64,
 }
 
 impl FlowCache {
@@ -116,7 +114,9 @@ impl FlowCache {
         state
     }
 
-    pub fn set(&mut self, key: FlowKey, state: FlowState) {
+    /// Sets a flow's state; true when the cache did not hold the flow (new, or
+    /// forgotten at the bound).
+    pub fn set(&mut self, key: FlowKey, state: FlowState) -> bool {
         let packed = PackedKey::pack(&key);
         if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&packed) {
             self.make_room();
@@ -126,14 +126,7 @@ impl FlowCache {
                 *slot = None;
             }
         }
-        if self.flows.insert(packed, state).is_none() {
-            self.added += 1;
-        }
-    }
-
-    /// Flows ever added. A flow forgotten at the bound and seen again counts again.
-    pub fn added(&self) -> u64 {
-        self.added
+        self.flows.insert(packed, state).is_none()
     }
 
     /// At the bound, forgets what is cheap to learn again: flows given up on or still
@@ -231,11 +224,13 @@ mod tests {
             reason: crate::model::Unattributed::NoSocket,
             checked_gen: 1,
         };
+        let mut taken = 1;
         for i in 1..MAX_FLOWS + 10 {
-            cache.set(key(i), unowned);
+            taken += usize::from(cache.set(key(i), unowned));
         }
         assert!(cache.len() <= MAX_FLOWS);
         assert_eq!(cache.get(&key(0)), Some(FlowState::Known { flow: 7 }));
-        assert_eq!(cache.added(), (MAX_FLOWS + 10) as u64, "every flow counted");
+        assert_eq!(taken, MAX_FLOWS + 10, "each new flow reported as new");
+        assert!(!cache.set(key(0), FlowState::Known { flow: 7 }), "held");
     }
 }

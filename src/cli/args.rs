@@ -57,6 +57,11 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
+    /// Leave out the CSV header row, to append runs to one file (`>> daily.csv` from
+    /// cron). Only `--format csv` has a header row.
+    #[arg(long)]
+    pub no_header: bool,
+
     /// Write the report to FILE instead of standard output: a new file renamed over
     /// FILE when complete (readers never see half a report), or straight into a
     /// character device or FIFO. Symbolic links and other files are refused.

@@ -44,7 +44,7 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     let stop = Arc::new(AtomicBool::new(false));
     signals::install(stop.clone()).map_err(Error::Thread)?;
     privileges::check_capture()?;
-    let format = report_format(args.format, args.output.as_deref())?;
+    let format = report_format(args.format, args.output.as_deref(), args.no_header)?;
 
     // Every path is checked before anything is opened or created, and nothing that
     // exists is modified before the end: outputs are born unnamed and named when done.
@@ -168,7 +168,11 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
 
 /// The report format: `--format`, else the `-o` file's extension, else a table. An
 /// extension that names another format than `--format` is a mistake (exit 2).
-fn report_format(asked: Option<FormatArg>, output: Option<&Path>) -> Result<Format, Error> {
+fn report_format(
+    asked: Option<FormatArg>,
+    output: Option<&Path>,
+    no_header: bool,
+) -> Result<Format, Error> {
     let by_name = output
         .and_then(|p| p.extension())
         .and_then(|e| match e.to_str()? {
@@ -184,7 +188,7 @@ fn report_format(asked: Option<FormatArg>, output: Option<&Path>) -> Result<Form
             a.name(),
             n.name()
         ))),
-        (Some(f), _) | (None, Some(f)) => Ok(format(f)),
+        (Some(f), _) | (None, Some(f)) => Ok(format(f, no_header)),
         (None, None) => Ok(Format::Table),
     }
 }
@@ -251,11 +255,11 @@ fn select_interfaces(requested: &[String], available: &[Interface]) -> Result<Ve
     Ok(chosen)
 }
 
-fn format(f: FormatArg) -> Format {
+fn format(f: FormatArg, no_header: bool) -> Format {
     match f {
         FormatArg::Table => Format::Table,
         FormatArg::Json => Format::Json,
-        FormatArg::Csv => Format::Csv,
+        FormatArg::Csv => Format::Csv { header: !no_header },
         FormatArg::Prometheus => Format::Prometheus,
     }
 }

@@ -1,5 +1,6 @@
 //! libpcap handles: open and validate before capture starts, then read until stopped.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
@@ -25,6 +26,9 @@ pub struct OpenCapture {
     pub iface: String,
     pub link: LinkType,
     handle: pcap::Capture<pcap::Active>,
+    /// Copies of each packet the kernel queues for this handle: 2 on a loopback
+    /// interface where sent copies could not be turned off (before Linux 4.20).
+    copies: u64,
 }
 
 /// Kernel-side statistics at the end of a capture.
@@ -60,11 +64,50 @@ pub fn open(iface: &str, settings: &CaptureSettings) -> Result<OpenCapture, Erro
             message: pcap_message(&e),
         })?;
     }
+    let copies = if crate::os::interfaces::is_loopback(iface) && !ignore_outgoing(&handle) {
+        2
+    } else {
+        1
+    };
     Ok(OpenCapture {
         iface: iface.into(),
         link,
         handle,
+        copies,
     })
+}
+
+/// Asks the kernel to stop handing this packet socket a copy of each packet sent
+/// (`PACKET_IGNORE_OUTGOING`, Linux 4.20+); false where it cannot.
+///
+/// On loopback every packet passes a packet socket twice: as it is sent and as it is
+/// received. libpcap throws the sent copy away, but only after the kernel queued it, so
+/// both copies fill the ring, and a full ring drops, and counts, both: the kernel drop
+/// count read twice the packets netflow missed (measured on lo: 300,000 datagrams sent,
+/// 298,859 captured, 2,282 "dropped by the kernel" for 1,141 missing). Without the sent
+/// copies a drop is a packet lost, and the ring holds twice as many packets.
+///
+/// Not a capture filter (`inbound`): libpcap runs a new filter in user space over the
+/// first ring block, where the packet type cannot be read, so that block's packets were
+/// all rejected (1,365 packets lost at the start of every capture, measured).
+fn ignore_outgoing(handle: &pcap::Capture<pcap::Active>) -> bool {
+    let on: libc::c_int = 1;
+    #[allow(
+        unsafe_code,
+        reason = "setsockopt has no safe wrapper for packet-socket options"
+    )]
+    // SAFETY: the fd is the handle's open packet socket, borrowed for this call; the
+    // value is a c_int that outlives the call, and its exact size is passed with it.
+    let status = unsafe {
+        libc::setsockopt(
+            handle.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    status == 0
 }
 
 /// Where a capture thread's frames go.
@@ -119,8 +162,10 @@ impl OpenCapture {
             .handle
             .stats()
             .map(|s| KernelStats {
-                received: u64::from(s.received),
-                dropped: u64::from(s.dropped),
+                // A full ring drops both copies of a packet (measured: 2,282 drops for
+                // 1,141 packets missing), so half the count is what was lost.
+                received: u64::from(s.received).div_ceil(self.copies),
+                dropped: u64::from(s.dropped).div_ceil(self.copies),
                 if_dropped: u64::from(s.if_dropped),
             })
             .unwrap_or_default();

@@ -85,16 +85,41 @@ pub fn counters(name: &str) -> Option<LinkCounters> {
     })
 }
 
+/// Whether `name` is a loopback interface (its link type in /sys/class/net).
+pub fn is_loopback(name: &str) -> bool {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("type"))
+        .is_ok_and(|t| t.trim().parse() == Ok(ARPHRD_LOOPBACK))
+}
+
 const ARPHRD_ETHER: u32 = 1;
 const ARPHRD_LOOPBACK: u32 = 772;
 const ARPHRD_NONE: u32 = 65534;
 
 /// Bytes of link header the kernel's counters include per packet, for the link types
 /// where it is fixed; `None` where netflow cannot say.
+///
+/// Loopback counts none: `loopback_xmit` (drivers/net/loopback.c) pulls the Ethernet
+/// header with `eth_type_trans` before it adds `skb->len` to the counters. Measured:
+/// 1,000 UDP datagrams of 300 bytes over lo moved `tx_bytes` and `rx_bytes` by exactly
+/// 328,000 (300 + 28 each), where subtracting 14 per packet made coverage read 104 %
+/// (109-118 % for smaller packets). A veth's counters do include its 14 bytes.
 fn link_header_len(arphrd: u32) -> Option<u64> {
     match arphrd {
-        ARPHRD_ETHER | ARPHRD_LOOPBACK => Some(14),
-        ARPHRD_NONE => Some(0),
+        ARPHRD_ETHER => Some(14),
+        ARPHRD_LOOPBACK | ARPHRD_NONE => Some(0),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_counters_carry_no_link_header_and_ethernet_counters_do() {
+        assert_eq!(link_header_len(ARPHRD_LOOPBACK), Some(0));
+        assert_eq!(link_header_len(ARPHRD_ETHER), Some(14));
+        assert_eq!(link_header_len(ARPHRD_NONE), Some(0));
+        assert_eq!(link_header_len(32), None, "InfiniBand: not known");
     }
 }

@@ -82,6 +82,7 @@ pub fn sample_report() -> Report {
             },
             processes_seen: 2,
             flows_seen: 4,
+            flows_seen_estimated: false,
             socket_scans: 11,
             attribution_sources: vec!["proc", "socket_log"],
             socket_log: SocketLogStatus {
@@ -126,6 +127,7 @@ pub fn sample_report() -> Report {
                 }],
                 series: vec![[524_288, 1_500], [524_288, 500]].into(),
                 processes: 1,
+                group: None,
             },
             ProcessRow {
                 rank: 2,
@@ -153,6 +155,7 @@ pub fn sample_report() -> Report {
                 peers: vec![],
                 series: vec![[300, 200]].into(),
                 processes: 1,
+                group: None,
             },
         ],
         other_processes: OtherProcesses::default(),

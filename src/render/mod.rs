@@ -22,7 +22,10 @@ pub use units::human_bytes;
 pub enum Format {
     Table,
     Json,
-    Csv,
+    /// `header: false` leaves out the header row, for appending to a file.
+    Csv {
+        header: bool,
+    },
     /// Prometheus text exposition, for node_exporter's textfile collector.
     Prometheus,
 }
@@ -48,7 +51,7 @@ pub fn render(
     match format {
         Format::Table => table::write(report, width, out),
         Format::Json => json::write(report, out),
-        Format::Csv => csv::write(report, out),
+        Format::Csv { header } => csv::write(report, header, out),
         Format::Prometheus => textfile::write(report, out),
     }
 }

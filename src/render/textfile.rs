@@ -144,10 +144,19 @@ fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
     writeln!(out, "# TYPE {name} gauge")
 }
 
+/// A process row's labels. `pid` and `start_time_ticks` together name one process
+/// (a pid reused during the window is another process, and node_exporter rejects the
+/// whole file if two series share their labels); a row of processes added up has pid 0
+/// and says what they share in `group_by` and `group_key`.
 fn process_labels(p: &crate::report::ProcessRow, dir: &str) -> String {
+    let group = match &p.group {
+        Some(g) => format!(",group_by=\"{}\",group_key=\"{}\"", g.by, escape(&g.key)),
+        None => String::new(),
+    };
     format!(
-        "pid=\"{}\",comm=\"{}\",user=\"{}\",direction=\"{dir}\"",
+        "pid=\"{}\",start_time_ticks=\"{}\",comm=\"{}\",user=\"{}\"{group},direction=\"{dir}\"",
         p.pid,
+        p.start_time_ticks,
         escape(&p.name),
         escape(&p.user)
     )
@@ -183,7 +192,7 @@ mod tests {
         let t = text(&sample_report());
         assert!(t.contains("# TYPE netflow_process_bytes gauge\n"));
         assert!(t.contains(
-            "netflow_process_bytes{pid=\"4242\",comm=\"curl\",user=\"alice\",direction=\"in\"} 1048576\n"
+            "netflow_process_bytes{pid=\"4242\",start_time_ticks=\"99\",comm=\"curl\",user=\"alice\",direction=\"in\"} 1048576\n"
         ));
         assert!(t.contains("netflow_unattributed_bytes{reason=\"no_socket\"} 300\n"));
         assert!(t.contains("netflow_dropped_packets{where=\"kernel\"} 4\n"));
@@ -196,5 +205,39 @@ mod tests {
         r.processes[0].name = "we\"ird\\na\nme".into();
         let t = text(&r);
         assert!(t.contains("comm=\"we\\\"ird\\\\na\\nme\""), "{t}");
+    }
+
+    /// Each sample's metric name and labels, as node_exporter keys a series.
+    fn series(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit_once(' ').unwrap().0)
+            .collect()
+    }
+
+    #[test]
+    fn a_reused_pid_and_rows_added_up_are_distinct_series() {
+        let mut r = sample_report();
+        // The same pid, a later process: another start time.
+        let mut reused = r.processes[0].clone();
+        reused.start_time_ticks = 5_000;
+        reused.rank = 3;
+        r.processes.push(reused);
+        for (name, by) in [("curl", "name"), ("", "other")] {
+            let mut folded = r.processes[1].clone();
+            (folded.pid, folded.start_time_ticks, folded.name) = (0, 0, name.into());
+            folded.group = Some(crate::report::Group {
+                by,
+                key: name.into(),
+            });
+            r.processes.push(folded);
+        }
+        let t = text(&r);
+        let all = series(&t);
+        let unique: std::collections::HashSet<&str> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len(), "duplicate series:\n{t}");
+        assert!(t.contains(
+            "netflow_process_bytes{pid=\"0\",start_time_ticks=\"0\",comm=\"curl\",user=\"root\",group_by=\"name\",group_key=\"curl\",direction=\"out\"} 200\n"
+        ), "{t}");
     }
 }
