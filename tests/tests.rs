@@ -15,6 +15,7 @@ mod formats;
 mod full_disk;
 mod generated;
 mod limits;
+mod mem_limit;
 mod netns;
 mod privileges;
 mod procfs;
