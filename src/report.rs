@@ -382,6 +382,17 @@ impl Report {
                 finished.unreadable_processes
             ));
         }
+        let skipped = finished.skipped;
+        if skipped.any() {
+            warnings.push(format!(
+                "netflow's memory limit left room for {} of {} sockets in a scan: {} sockets were skipped, and {} fds of {} processes were not read; their traffic shows as no_socket or no_process",
+                skipped.sockets_seen - skipped.sockets,
+                skipped.sockets_seen,
+                skipped.sockets,
+                skipped.fds,
+                skipped.processes
+            ));
+        }
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary {
@@ -554,6 +565,7 @@ mod tests {
             scans: 1,
             flows: traffic.len() as u64,
             unreadable_processes: 0,
+            skipped: Default::default(),
         }
     }
 
@@ -728,6 +740,7 @@ mod tests {
             scans: 1,
             flows: 3,
             unreadable_processes: 0,
+            skipped: Default::default(),
         };
         let r = Report::build(
             &f,

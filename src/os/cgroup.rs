@@ -199,6 +199,90 @@ pub fn find(
     v1
 }
 
+/// How close netflow is to its cgroup memory limit: its own group's and every
+/// ancestor's (a limit anywhere above applies too). Read before each socket scan, so
+/// the scan can keep within what is left (see `os::procfs::ScanBudget`).
+#[derive(Clone, Debug)]
+pub struct MemoryGauge {
+    /// netflow's group, then each ancestor below the hierarchy's root.
+    groups: Vec<PathBuf>,
+    v2: bool,
+}
+
+/// A v1 `memory.limit_in_bytes` at or above this is "no limit" (the kernel shows
+/// 9223372036854771712).
+const V1_UNLIMITED: u64 = 1 << 62;
+
+impl MemoryGauge {
+    /// netflow's memory cgroup, v2 or v1, if the host has the controller.
+    pub fn own() -> Option<MemoryGauge> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        find(&mountinfo, &own, "memory", controllers_v2).map(|h| MemoryGauge::of(&h))
+    }
+
+    /// The gauge of group `h.own` in hierarchy `h`.
+    pub fn of(h: &Hierarchy) -> MemoryGauge {
+        let mut groups = Vec::new();
+        let mut group = h.mount.join(h.own.trim_start_matches('/'));
+        while group != h.mount && group.starts_with(&h.mount) {
+            groups.push(group.clone());
+            if !group.pop() {
+                break;
+            }
+        }
+        MemoryGauge { groups, v2: h.v2 }
+    }
+
+    /// The tightest limit over netflow's group and its ancestors and what is left
+    /// under it, or `None` when none is limited. Usage is the working set: inactive
+    /// page cache (e.g. of a pcap file being written) is reclaimed before anything is
+    /// killed, so it does not count.
+    pub fn read(&self) -> Option<MemoryLeft> {
+        let (limit_file, usage_file, inactive) = if self.v2 {
+            ("memory.max", "memory.current", "inactive_file")
+        } else {
+            (
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+                "total_inactive_file",
+            )
+        };
+        let number = |group: &Path, file: &str| -> Option<u64> {
+            fs::read_to_string(group.join(file))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        self.groups
+            .iter()
+            .filter_map(|group| {
+                // v2 says "max" (no number) when unlimited.
+                let limit = number(group, limit_file).filter(|&l| l < V1_UNLIMITED)?;
+                let usage = number(group, usage_file)?;
+                let stat = fs::read_to_string(group.join("memory.stat")).unwrap_or_default();
+                let reclaimable = stat
+                    .lines()
+                    .find_map(|l| l.strip_prefix(inactive)?.strip_prefix(' '))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .unwrap_or(0);
+                Some(MemoryLeft {
+                    limit,
+                    left: limit.saturating_sub(usage.saturating_sub(reclaimable)),
+                })
+            })
+            .min_by_key(|m| m.left)
+    }
+}
+
+/// A memory limit and the bytes left under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryLeft {
+    pub limit: u64,
+    pub left: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +330,89 @@ mod tests {
             }
         );
         assert!(find(mounts, own, "memory", |_| "cpu".into()).is_none());
+    }
+
+    /// A scratch directory, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("netflow-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        fs::create_dir_all(dir).unwrap();
+        for (name, text) in files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn memory_headroom_is_the_tightest_limit_less_the_working_set() {
+        let root = Scratch::new("gauge-v1");
+        let outer = root.0.join("process_api");
+        let own = outer.join("netflow-7");
+        // The outer group is tighter: 100 MB with 90 MB used, 4 MB of it inactive cache.
+        write(
+            &outer,
+            &[
+                ("memory.limit_in_bytes", "100000000\n"),
+                ("memory.usage_in_bytes", "90000000\n"),
+                (
+                    "memory.stat",
+                    "cache 5000000\ntotal_inactive_file 4000000\n",
+                ),
+            ],
+        );
+        write(
+            &own,
+            &[
+                ("memory.limit_in_bytes", "20000000\n"),
+                ("memory.usage_in_bytes", "1000000\n"),
+                ("memory.stat", "total_inactive_file 0\n"),
+            ],
+        );
+        let gauge = MemoryGauge::of(&Hierarchy {
+            mount: root.0.clone(),
+            v2: false,
+            own: "/process_api/netflow-7".into(),
+        });
+        assert_eq!(gauge.read().map(|m| m.left), Some(14_000_000));
+        // No limit anywhere: no headroom to speak of.
+        fs::write(outer.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        fs::write(own.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        assert_eq!(gauge.read().map(|m| m.left), None);
+    }
+
+    #[test]
+    fn v2_memory_max_of_max_is_no_limit() {
+        let root = Scratch::new("gauge-v2");
+        let own = root.0.join("user.slice/netflow.scope");
+        write(
+            &own,
+            &[
+                ("memory.max", "max\n"),
+                ("memory.current", "5000000\n"),
+                ("memory.stat", "anon 4000000\ninactive_file 1000000\n"),
+            ],
+        );
+        let gauge = MemoryGauge::of(&Hierarchy {
+            mount: root.0.clone(),
+            v2: true,
+            own: "/user.slice/netflow.scope".into(),
+        });
+        assert_eq!(gauge.read().map(|m| m.left), None);
+        fs::write(own.join("memory.max"), "16000000\n").unwrap();
+        assert_eq!(gauge.read().map(|m| m.left), Some(12_000_000));
     }
 }
