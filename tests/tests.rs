@@ -20,4 +20,5 @@ mod netns;
 mod privileges;
 mod procfs;
 mod replay;
+mod self_limit;
 mod socket_log;

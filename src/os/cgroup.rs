@@ -26,6 +26,8 @@ pub struct SelfLimit {
     groups: Vec<(PathBuf, PathBuf)>,
     /// How the limits were applied, e.g. `cpu: cgroup v1 ...`, for the report.
     pub description: Vec<String>,
+    /// The process moved (netflow).
+    pid: u32,
 }
 
 /// A cgroup hierarchy that offers a controller: where it is mounted, its version, and
@@ -37,45 +39,102 @@ pub struct Hierarchy {
     pub own: String,
 }
 
+/// One controller to confine netflow by, and what to write in each cgroup version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Controller {
+    /// The controller's name, e.g. `memory`.
+    pub name: String,
+    /// Files to write in netflow's group under cgroup v2, in order.
+    pub v2_files: Vec<(String, String)>,
+    /// The same under cgroup v1.
+    pub v1_files: Vec<(String, String)>,
+    /// For the report, e.g. `memory limited to 209715200 bytes`.
+    pub description: String,
+}
+
+impl Controller {
+    /// The controllers `limits` asks for: cpu, then memory.
+    pub fn for_limits(limits: Limits) -> Vec<Controller> {
+        let files = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(f, v)| (f.to_string(), v.clone()))
+                .collect()
+        };
+        let mut out = Vec::new();
+        if let Some(cores) = limits.cpu_cores {
+            let quota = ((cores * PERIOD_US as f64).round() as u64).max(1_000);
+            out.push(Controller {
+                name: "cpu".into(),
+                v2_files: files(&[("cpu.max", format!("{quota} {PERIOD_US}"))]),
+                v1_files: files(&[
+                    ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                    ("cpu.cfs_quota_us", quota.to_string()),
+                ]),
+                description: format!("cpu limited to {cores} cores"),
+            });
+        }
+        if let Some(bytes) = limits.memory_bytes {
+            out.push(Controller {
+                name: "memory".into(),
+                v2_files: files(&[("memory.max", bytes.to_string())]),
+                v1_files: files(&[("memory.limit_in_bytes", bytes.to_string())]),
+                description: format!("memory limited to {bytes} bytes"),
+            });
+        }
+        out
+    }
+}
+
+/// What `apply` reads of the host: netflow's mounts and cgroups, and its pid.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// /proc/self/mountinfo.
+    pub mountinfo: String,
+    /// /proc/self/cgroup.
+    pub own: String,
+    pub pid: u32,
+}
+
+impl Host {
+    /// This process on this host.
+    pub fn live() -> Host {
+        Host {
+            mountinfo: fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+            own: fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+            pid: std::process::id(),
+        }
+    }
+}
+
 /// Applies the limits. Fails (before capture starts) with the reason when the host has
 /// no usable hierarchy for a controller or refuses the write.
 pub fn apply(limits: Limits) -> Result<SelfLimit, Error> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    apply_controllers(&Host::live(), &Controller::for_limits(limits))
+}
+
+/// Applies any controllers: the seam through which tests use one this machine's
+/// cgroup v2 hierarchy has free (hugetlb), where cpu and memory are bound to v1.
+pub fn apply_controllers(host: &Host, controllers: &[Controller]) -> Result<SelfLimit, Error> {
     let mut guard = SelfLimit {
         groups: Vec::new(),
         description: Vec::new(),
+        pid: host.pid,
     };
-    if let Some(cores) = limits.cpu_cores {
-        let h = find(&mountinfo, &own, "cpu", controllers_v2)
-            .ok_or_else(|| limit_error("no cgroup hierarchy with the cpu controller"))?;
-        let quota = ((cores * PERIOD_US as f64).round() as u64).max(1_000);
-        let files: Vec<(&str, String)> = if h.v2 {
-            vec![("cpu.max", format!("{quota} {PERIOD_US}"))]
-        } else {
-            vec![
-                ("cpu.cfs_period_us", PERIOD_US.to_string()),
-                ("cpu.cfs_quota_us", quota.to_string()),
-            ]
-        };
-        let group = guard.enter(&h, "cpu", &files)?;
+    for c in controllers {
+        let h = find(&host.mountinfo, &host.own, &c.name, controllers_v2).ok_or_else(|| {
+            limit_error(&format!(
+                "no cgroup hierarchy with the {} controller",
+                c.name
+            ))
+        })?;
+        let files = if h.v2 { &c.v2_files } else { &c.v1_files };
+        let files: Vec<(&str, String)> =
+            files.iter().map(|(f, v)| (f.as_str(), v.clone())).collect();
+        let group = guard.enter(&h, &c.name, &files)?;
         guard.description.push(format!(
-            "cpu limited to {cores} cores (cgroup {}, {})",
-            if h.v2 { "v2" } else { "v1" },
-            group.display()
-        ));
-    }
-    if let Some(bytes) = limits.memory_bytes {
-        let h = find(&mountinfo, &own, "memory", controllers_v2)
-            .ok_or_else(|| limit_error("no cgroup hierarchy with the memory controller"))?;
-        let file = if h.v2 {
-            "memory.max"
-        } else {
-            "memory.limit_in_bytes"
-        };
-        let group = guard.enter(&h, "memory", &[(file, bytes.to_string())])?;
-        guard.description.push(format!(
-            "memory limited to {bytes} bytes (cgroup {}, {})",
+            "{} (cgroup {}, {})",
+            c.description,
             if h.v2 { "v2" } else { "v1" },
             group.display()
         ));
@@ -93,7 +152,7 @@ impl SelfLimit {
         files: &[(&str, String)],
     ) -> Result<PathBuf, Error> {
         let parent = h.mount.join(h.own.trim_start_matches('/'));
-        let group = parent.join(format!("netflow-{}", std::process::id()));
+        let group = parent.join(format!("netflow-{}", self.pid));
         let fresh = !self.groups.iter().any(|(g, _)| g == &group);
         if fresh {
             fs::create_dir_all(&group)
@@ -117,7 +176,7 @@ impl SelfLimit {
             })?;
         }
         if fresh {
-            fs::write(group.join("cgroup.procs"), std::process::id().to_string()).map_err(|e| {
+            fs::write(group.join("cgroup.procs"), self.pid.to_string()).map_err(|e| {
                 limit_error(&format!(
                     "cannot move netflow into {}: {e}",
                     group.display()
@@ -131,7 +190,7 @@ impl SelfLimit {
 impl Drop for SelfLimit {
     fn drop(&mut self) {
         for (group, parent) in self.groups.drain(..).rev() {
-            let _ = fs::write(parent.join("cgroup.procs"), std::process::id().to_string());
+            let _ = fs::write(parent.join("cgroup.procs"), self.pid.to_string());
             let _ = fs::remove_dir(&group);
         }
     }
