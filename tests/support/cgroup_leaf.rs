@@ -32,6 +32,7 @@ fn main() {
         v2_files: vec![(file.clone(), value.clone())],
         v1_files: vec![(file.clone(), value.clone())],
         description: format!("{controller} limited"),
+        systemd_property: None,
     };
     say("ready");
     let mut limit = None;
