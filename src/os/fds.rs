@@ -127,7 +127,8 @@ impl FdMemo {
     /// left allows: listing costs the kernel a dentry and an inode per fd (~900 bytes,
     /// charged to netflow's cgroup), so one process with 15,000 sockets costs 13 MB. A
     /// process left out is counted in `skipped_processes` and its fds in `skipped_fds`.
-    /// (Older kernels say 0 fds: every process is then listed, in pid order.)
+    /// (Older kernels say 0 fds: processes are then listed in pid order, and asked for
+    /// room every 1,024 fds; one cut short counts as skipped.)
     pub fn walk(
         &mut self,
         root: &Path,
@@ -194,7 +195,18 @@ impl FdMemo {
             };
             let known = self.forget(pid).filter(|_| trust_memo).unwrap_or_default();
             let mut now = PidFds::default();
+            // Fds beyond the count paid for (it grew, or the kernel says 0) are paid
+            // for as they come; a process cut short is neither remembered nor whole.
+            let (mut paid, mut listed, mut cut) = (count, 0u64, false);
             for entry in entries.flatten() {
+                if listed == paid {
+                    if !room(UNPAID_CHUNK) {
+                        cut = true;
+                        break;
+                    }
+                    paid += UNPAID_CHUNK;
+                }
+                listed += 1;
                 let Some(fd) = entry
                     .file_name()
                     .to_str()
@@ -217,7 +229,9 @@ impl FdMemo {
                 }
             }
             drop(known);
-            if self.remembered + now.len() <= memo_cap {
+            if cut {
+                walk.skipped_processes += 1;
+            } else if self.remembered + now.len() <= memo_cap {
                 // /proc lists fds in ascending order; sorting is a check, not work.
                 now.sockets.sort_unstable();
                 now.others.sort_unstable();
@@ -230,6 +244,10 @@ impl FdMemo {
         walk
     }
 }
+
+/// Fds listed between two checks of the memory left, where the fd count was not
+/// known beforehand (kernels before 6.2 say 0).
+const UNPAID_CHUNK: u64 = 1_024;
 
 /// The inode of a `socket:[INODE]` link target.
 pub fn socket_inode(link: &str) -> Option<u64> {
