@@ -153,6 +153,9 @@ pub fn apply_controllers(host: &Host, controllers: &[Controller]) -> Result<Self
         pid: host.pid,
         reaper: None,
     };
+    if plans.is_empty() {
+        return Ok(guard);
+    }
     // 2. Creations: the groups, the limits in groups whose controllers are already
     // enabled, and the reaper. A failure removes what was created (the guard's drop).
     for plan in plans {

@@ -69,13 +69,14 @@ impl ScanBudget {
 
 /// The memory one scan may still use, checked against netflow's cgroup as it goes.
 ///
-/// What a scan costs, measured on Linux 6.18 (README): ~80 bytes a socket row while the
-/// table is built, then ~160 a row in the table (index entry, holders, inode lists; a
-/// connected TCP socket's map entry costs more); and listing a process's fds costs the
-/// kernel a dentry and a proc inode per fd (~900 bytes, charged to netflow's cgroup
-/// and only reclaimed under pressure — a walk over 105k fds was OOM-killed with 26 MB
-/// of them). A quarter of the limit stays free for the rest of netflow (capture
-/// batches, the retry ring, new flows, the report).
+/// What a scan costs, measured on Linux 6.18 (issue #13 item 10): ~80 bytes a row
+/// while the table is built, then ~160 a row in the table (index entry, holders, inode
+/// lists; a connected TCP socket's map entry costs more) -- a rescan of 105k bound UDP
+/// sockets peaked at ~185 bytes a socket with its fd; and listing a process's fds
+/// costs the kernel a dentry and a proc inode per fd (~900 bytes, charged to the
+/// cgroup of whoever lists them first, reclaimed only under pressure: a walk over 105k
+/// fds was OOM-killed with 26 MB of them). A quarter of the limit stays free for the
+/// rest of netflow (capture batches, the retry ring, new flows, the report).
 struct Room<'a> {
     gauge: Option<&'a MemoryGauge>,
     /// Headroom at the last reading, less what the scan spent since.
