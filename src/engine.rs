@@ -13,7 +13,7 @@ use crate::account::{DistinctFlows, FlowsSeen, Ledger};
 use crate::annotate::Annotator;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
-    SocketLog, SocketTable,
+    Skipped, SocketLog, SocketTable,
 };
 use crate::model::{
     canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
@@ -61,6 +61,8 @@ pub struct Engine {
     ledger: Ledger,
     both_ends: Counter,
     scans: u32,
+    /// The scan that left out the most to stay within its memory budget.
+    skipped: Skipped,
     /// Unknown traffic is waiting: an early scan is wanted.
     early_wanted: bool,
     /// Traffic went unattributed: the periodic scan is wanted (without it, a host whose
@@ -104,6 +106,7 @@ impl Engine {
             ledger: Ledger::new(config.start, config.series_buckets),
             both_ends: Counter::default(),
             scans: 0,
+            skipped: Skipped::default(),
             early_wanted: false,
             stale_wanted: false,
             asked: (false, false),
@@ -138,6 +141,7 @@ impl Engine {
     /// Packets are oriented again: the scan may have found new local addresses (a
     /// container's).
     pub fn apply_scan(&mut self, table: SocketTable) {
+        self.skipped = self.skipped.worse(table.skipped);
         self.table = table;
         if !self.learned_local.is_empty() {
             self.table.local = self.table.local.with(self.learned_local.iter().copied());
@@ -246,6 +250,7 @@ impl Engine {
             scans: self.scans,
             flows: self.seen.seen(),
             unreadable_processes: self.table.unreadable_processes,
+            skipped: self.skipped,
         }
     }
 
@@ -493,6 +498,8 @@ pub struct Finished {
     /// Distinct flows the engine tracked over the capture.
     pub flows: FlowsSeen,
     pub unreadable_processes: u32,
+    /// What the fullest scan left out to stay within its memory budget.
+    pub skipped: Skipped,
 }
 
 #[cfg(test)]

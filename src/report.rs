@@ -413,6 +413,17 @@ impl Report {
                 finished.unreadable_processes
             ));
         }
+        let skipped = finished.skipped;
+        if skipped.any() {
+            warnings.push(format!(
+                "netflow's memory limit left room for {} of {} sockets in a scan: {} sockets were skipped, and {} fds of {} processes were not read; their traffic shows as no_socket or no_process",
+                skipped.sockets_seen - skipped.sockets,
+                skipped.sockets_seen,
+                skipped.sockets,
+                skipped.fds,
+                skipped.processes
+            ));
+        }
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary {
@@ -591,6 +602,7 @@ mod tests {
                 estimated: false,
             },
             unreadable_processes: 0,
+            skipped: Default::default(),
         }
     }
 
@@ -770,6 +782,7 @@ mod tests {
                 estimated: false,
             },
             unreadable_processes: 0,
+            skipped: Default::default(),
         };
         let r = Report::build(
             &f,

@@ -242,6 +242,7 @@ fn report_with_rows_added_up() -> Vec<u8> {
             estimated: false,
         },
         unreadable_processes: 0,
+        skipped: Default::default(),
     };
     let facts = CaptureFacts {
         host: "h".into(),

@@ -15,4 +15,4 @@ pub use local::{orient, LocalAddrs, Orientation};
 pub use owners::{FlowCache, FlowState};
 pub use pending::PendingRing;
 pub use socket_log::{LoggedSocket, SocketLog};
-pub use table::{Lookup, NamespaceScan, ScanResult, SocketRow, SocketTable};
+pub use table::{Lookup, NamespaceScan, ScanResult, Skipped, SocketRow, SocketTable};

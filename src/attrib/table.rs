@@ -32,6 +32,38 @@ pub struct ScanResult {
     pub unreadable_processes: u32,
     /// Other network namespaces (containers) whose processes hold sockets.
     pub namespaces: Vec<NamespaceScan>,
+    /// What the scan left out to stay within its memory budget.
+    pub skipped: Skipped,
+}
+
+/// What a scan left out to stay within its memory budget (`os::procfs` sizes it from
+/// netflow's cgroup memory limit): counted and reported, never silent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Socket rows seen, kept or not.
+    pub sockets_seen: u64,
+    /// Socket rows left out: their traffic shows as `no_socket`.
+    pub sockets: u64,
+    /// Fds not read (or read but not kept): their sockets' traffic shows as
+    /// `no_process`.
+    pub fds: u64,
+    /// Processes whose fds were not read.
+    pub processes: u32,
+}
+
+impl Skipped {
+    pub fn any(&self) -> bool {
+        self.sockets > 0 || self.fds > 0
+    }
+
+    /// The scan that left out more, for a report that covers many scans.
+    pub fn worse(self, other: Skipped) -> Skipped {
+        if (other.sockets, other.fds) > (self.sockets, self.fds) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// The socket table and addresses of one other network namespace, read through one of
@@ -65,20 +97,36 @@ pub struct SocketTable {
     /// (0.0.0.0, ::); other namespaces' wildcards are expanded to their addresses.
     own: LocalAddrs,
     pub unreadable_processes: u32,
+    /// What the scan behind this table left out (see [`Skipped`]).
+    pub skipped: Skipped,
     connected: HashMap<FlowKey, u64>,
     /// Unconnected UDP sockets by local address (possibly 0.0.0.0 or ::).
-    bound_udp: HashMap<SocketAddr, Vec<u64>>,
+    bound_udp: BoundIndex,
     /// Listening TCP sockets by local address (possibly 0.0.0.0 or ::).
-    listeners: HashMap<SocketAddr, Vec<u64>>,
-    holders: HashMap<u64, Vec<u32>>,
+    listeners: BoundIndex,
+    /// (socket inode, pid) for every fd of a socket in the table, sorted: 16 bytes a
+    /// socket, where a map of inode to a pid list took ~70 (a bucket and a heap block
+    /// each). A table of 100k sockets is held twice while a rescan replaces it.
+    holders: Vec<(u64, u32)>,
     processes: HashMap<u32, Arc<ProcessInfo>>,
 }
 
 const V4_ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 const V6_ANY: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
-/// Unconnected sockets (TCP listeners, bound UDP) by local address.
-type BoundIndex = HashMap<SocketAddr, Vec<u64>>;
+/// Unconnected sockets (TCP listeners, bound UDP): (local address, inode) pairs,
+/// sorted, so one address's sockets are adjacent. 40 bytes a socket; a map of address
+/// to inode list took ~90.
+type BoundIndex = Vec<(SocketAddr, u64)>;
+
+/// The inodes bound to `addr`.
+fn bound_at(index: &BoundIndex, addr: SocketAddr) -> impl Iterator<Item = u64> + '_ {
+    let start = index.partition_point(|&(a, _)| a < addr);
+    index[start..]
+        .iter()
+        .take_while(move |&&(a, _)| a == addr)
+        .map(|&(_, inode)| inode)
+}
 
 /// The lookup maps, filled row by row.
 #[derive(Default)]
@@ -108,11 +156,19 @@ impl Index {
             (Some(addrs), ip) if ip.is_unspecified() => {
                 // 0.0.0.0 receives IPv4; :: receives both (dual-stack).
                 for &addr in addrs.iter().filter(|a| ip == V6_ANY || a.is_ipv4()) {
-                    let at = SocketAddr::new(addr, key.local.port());
-                    bound.entry(at).or_default().push(row.inode);
+                    bound.push((SocketAddr::new(addr, key.local.port()), row.inode));
                 }
             }
-            _ => bound.entry(key.local).or_default().push(row.inode),
+            _ => bound.push((key.local, row.inode)),
+        }
+    }
+
+    /// Sorts the bound indexes for lookup.
+    fn finish(&mut self) {
+        for bound in [&mut self.bound_udp, &mut self.listeners] {
+            bound.sort_unstable();
+            bound.dedup();
+            bound.shrink_to_fit();
         }
     }
 }
@@ -132,8 +188,16 @@ impl SocketTable {
     }
 
     pub fn build(generation: u64, scan: ScanResult) -> SocketTable {
+        let rows = || {
+            scan.sockets
+                .iter()
+                .chain(scan.namespaces.iter().flat_map(|ns| ns.sockets.iter()))
+        };
+        // Sized for the connected rows only: a host of 100k bound UDP sockets would
+        // otherwise reserve ~10 MB of empty buckets.
+        let connected = rows().filter(|r| r.remote.port() != 0 && !r.listening);
         let mut index = Index {
-            connected: HashMap::with_capacity(scan.sockets.len()),
+            connected: HashMap::with_capacity(connected.count()),
             ..Index::default()
         };
         for row in &scan.sockets {
@@ -149,13 +213,22 @@ impl SocketTable {
                 }
             }
         }
-        let mut holders: HashMap<u64, Vec<u32>> = HashMap::with_capacity(scan.fds.len());
-        for &(pid, inode) in &scan.fds {
-            let pids = holders.entry(inode).or_default();
-            if !pids.contains(&pid) {
-                pids.push(pid);
-            }
-        }
+        index.finish();
+        // Only the holders of sockets in the table: every process holds unix and
+        // netlink sockets, and other namespaces' fds are walked too.
+        let mut inodes: Vec<u64> = rows().map(|r| r.inode).filter(|&i| i != 0).collect();
+        inodes.sort_unstable();
+        inodes.dedup();
+        let mut holders: Vec<(u64, u32)> = scan
+            .fds
+            .iter()
+            .filter(|(_, inode)| inodes.binary_search(inode).is_ok())
+            .map(|&(pid, inode)| (inode, pid))
+            .collect();
+        drop(inodes);
+        holders.sort_unstable();
+        holders.dedup();
+        holders.shrink_to_fit();
         let processes = scan
             .processes
             .into_iter()
@@ -167,6 +240,7 @@ impl SocketTable {
             local: LocalAddrs::new(all_addrs),
             own: LocalAddrs::new(scan.local_addrs),
             unreadable_processes: scan.unreadable_processes,
+            skipped: scan.skipped,
             connected: index.connected,
             bound_udp: index.bound_udp,
             listeners: index.listeners,
@@ -185,24 +259,24 @@ impl SocketTable {
         self.wildcards(flow.local)
             .iter()
             .flatten()
-            .find_map(|addr| self.listeners.get(addr))
-            .map(|inodes| self.owner_of(inodes, MatchQuality::Listener))
+            .find(|&&addr| bound_at(&self.listeners, addr).next().is_some())
+            .map(|&addr| self.owner_of(bound_at(&self.listeners, addr), MatchQuality::Listener))
     }
 
     /// Finds the process that owns `flow`: the exact 4-tuple first, then, for UDP,
     /// an unconnected socket bound to the local address, then to the wildcard address.
     pub fn lookup(&self, flow: &FlowKey) -> Lookup {
         if let Some(&inode) = self.connected.get(flow) {
-            return self.owner_of(&[inode], MatchQuality::Exact);
+            return self.owner_of([inode], MatchQuality::Exact);
         }
         if flow.proto == Proto::Udp {
-            if let Some(inodes) = self
+            if let Some(&addr) = self
                 .wildcards(flow.local)
                 .iter()
                 .flatten()
-                .find_map(|addr| self.bound_udp.get(addr))
+                .find(|&&addr| bound_at(&self.bound_udp, addr).next().is_some())
             {
-                return self.owner_of(inodes, MatchQuality::BoundUdp);
+                return self.owner_of(bound_at(&self.bound_udp, addr), MatchQuality::BoundUdp);
             }
         }
         Lookup::Unowned(Unattributed::NoSocket)
@@ -212,10 +286,14 @@ impl SocketTable {
     /// them is an ancestor of all the others (a forked child inherited the socket), or
     /// when they are siblings whose parent netflow knows (pre-fork workers whose master
     /// closed its copy); unrelated holders are ambiguous and never guessed between.
-    fn owner_of(&self, inodes: &[u64], quality: MatchQuality) -> Lookup {
+    fn owner_of(&self, inodes: impl IntoIterator<Item = u64>, quality: MatchQuality) -> Lookup {
         let mut pids: Vec<u32> = Vec::new();
         for inode in inodes {
-            for &pid in self.holders.get(inode).map(Vec::as_slice).unwrap_or(&[]) {
+            let start = self.holders.partition_point(|&(i, _)| i < inode);
+            for &(_, pid) in self.holders[start..]
+                .iter()
+                .take_while(|&&(i, _)| i == inode)
+            {
                 if self.processes.contains_key(&pid) && !pids.contains(&pid) {
                     pids.push(pid);
                 }

@@ -15,22 +15,78 @@ use std::path::Path;
 /// What a walk over `root/*/fd` found.
 #[derive(Default)]
 pub struct FdWalk {
-    /// (pid, socket inode) for every socket fd.
+    /// (pid, socket inode) for every socket fd kept (see [`FdLimits`]).
     pub fds: Vec<(u32, u64)>,
     /// Processes whose fd directory could not be read for lack of permission.
     pub unreadable: u32,
+    /// Fds not read or not kept to stay within the scan's memory (see [`FdMemo::walk`]).
+    pub skipped_fds: u64,
+    /// Processes whose fds were not read, for the same reason.
+    pub skipped_processes: u32,
 }
 
-/// fd number → socket inode (0: not a socket), per pid.
+/// Fixed bounds on a walk, whatever memory is left.
+#[derive(Clone, Copy, Debug)]
+pub struct FdLimits {
+    /// Socket fds kept, at most.
+    pub kept: usize,
+    /// Fds the memo may hold after the walk, at most (never more than
+    /// [`FdMemo::MAX_FDS`]).
+    pub memo: usize,
+}
+
+impl FdLimits {
+    /// No bound below the memo's own.
+    pub const ALL: FdLimits = FdLimits {
+        kept: usize::MAX,
+        memo: FdMemo::MAX_FDS,
+    };
+}
+
+/// One process's fds as last read, sorted by fd number: 16 bytes a socket fd and 4 a
+/// fd of anything else (a map of fd to inode took ~20-40 bytes each).
+#[derive(Default)]
+struct PidFds {
+    sockets: Vec<(u32, u64)>,
+    others: Vec<u32>,
+}
+
+impl PidFds {
+    fn len(&self) -> usize {
+        self.sockets.len() + self.others.len()
+    }
+
+    /// The inode behind `fd` (0: not a socket), if remembered.
+    fn get(&self, fd: u32) -> Option<u64> {
+        if let Ok(i) = self.sockets.binary_search_by_key(&fd, |&(f, _)| f) {
+            return Some(self.sockets[i].1);
+        }
+        self.others.binary_search(&fd).ok().map(|_| 0)
+    }
+}
+
+/// fd number → socket inode, per pid, up to [`FdMemo::MAX_FDS`] fds in all.
 #[derive(Default)]
 pub struct FdMemo {
-    by_pid: HashMap<u32, HashMap<u32, u64>>,
+    by_pid: HashMap<u32, PidFds>,
+    /// Fds remembered, over every pid.
+    remembered: usize,
 }
 
 impl FdMemo {
+    /// The most fds remembered (~24 MB at 16 bytes each; fewer bytes when most are not
+    /// sockets). Processes beyond it are walked in full every scan: slower, not wrong.
+    pub const MAX_FDS: usize = 1 << 20;
+
     /// Every process under `root`. Processes not found are forgotten, so the memo is
     /// bounded by the live fd tables.
-    pub fn walk_all(&mut self, root: &Path, trust_memo: bool) -> FdWalk {
+    pub fn walk_all(
+        &mut self,
+        root: &Path,
+        trust_memo: bool,
+        limits: FdLimits,
+        room: &mut dyn FnMut(u64) -> bool,
+    ) -> FdWalk {
         let Ok(dir) = fs::read_dir(root) else {
             return FdWalk::default();
         };
@@ -39,37 +95,92 @@ impl FdMemo {
             .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
             .collect();
         pids.sort_unstable();
-        let walk = self.walk(root, &pids, trust_memo);
-        self.by_pid.retain(|pid, _| pids.binary_search(pid).is_ok());
+        let walk = self.walk(root, &pids, trust_memo, limits, room);
+        let mut forgotten = 0;
+        self.by_pid.retain(|pid, fds| {
+            let live = pids.binary_search(pid).is_ok();
+            if !live {
+                forgotten += fds.len();
+            }
+            live
+        });
+        self.remembered -= forgotten;
         walk
-    }
-
-    /// Whether the process has as many fds as remembered: since Linux 6.2 the size of
-    /// `/proc/PID/fd` is its number of open fds, one stat instead of listing them.
-    /// (Older kernels say 0: the directory is listed.) A close and open in between is
-    /// caught like any reused fd number: by a socket left without a holder.
-    fn unchanged(&self, pid: u32, fd_dir: &Path) -> bool {
-        match (self.by_pid.get(&pid), fs::metadata(fd_dir)) {
-            (Some(known), Ok(meta)) => !known.is_empty() && meta.len() == known.len() as u64,
-            _ => false,
-        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_pid.is_empty()
     }
 
+    fn forget(&mut self, pid: u32) -> Option<PidFds> {
+        let known = self.by_pid.remove(&pid)?;
+        self.remembered -= known.len();
+        Some(known)
+    }
+
     /// The given processes only (the others stay remembered).
-    pub fn walk(&mut self, root: &Path, pids: &[u32], trust_memo: bool) -> FdWalk {
+    ///
+    /// A process whose fd count (the size of `/proc/PID/fd`, one stat, since Linux
+    /// 6.2) is what the memo holds is not listed again: a close and open in between is
+    /// caught like any reused fd number, by a socket left without a holder. The others
+    /// are listed fewest fds first, each only if `room(its fd count)` says the memory
+    /// left allows: listing costs the kernel a dentry and an inode per fd (~900 bytes,
+    /// charged to netflow's cgroup), so one process with 15,000 sockets costs 13 MB. A
+    /// process left out is counted in `skipped_processes` and its fds in `skipped_fds`.
+    /// (Older kernels say 0 fds: processes are then listed in pid order, and asked for
+    /// room every 1,024 fds; one cut short counts as skipped.)
+    pub fn walk(
+        &mut self,
+        root: &Path,
+        pids: &[u32],
+        trust_memo: bool,
+        limits: FdLimits,
+        room: &mut dyn FnMut(u64) -> bool,
+    ) -> FdWalk {
+        let memo_cap = limits.memo.min(Self::MAX_FDS);
+        if self.remembered > memo_cap {
+            // The bound shrank: start again rather than keep what no longer fits.
+            self.by_pid.clear();
+            self.remembered = 0;
+        }
         let mut walk = FdWalk::default();
+        let keep = |walk: &mut FdWalk, pid: u32, inode: u64| {
+            if walk.fds.len() < limits.kept {
+                walk.fds.push((pid, inode));
+            } else {
+                walk.skipped_fds += 1;
+            }
+        };
+        let mut fresh: Vec<(u64, u32)> = Vec::new();
         for &pid in pids {
             let fd_dir = root.join(pid.to_string()).join("fd");
-            if trust_memo && self.unchanged(pid, &fd_dir) {
-                let known = &self.by_pid[&pid];
-                walk.fds
-                    .extend(known.values().filter(|&&i| i != 0).map(|&i| (pid, i)));
+            let Ok(meta) = fs::metadata(&fd_dir) else {
+                // Exited mid-scan.
+                self.forget(pid);
+                continue;
+            };
+            match self.by_pid.get(&pid) {
+                Some(known)
+                    if trust_memo && known.len() > 0 && meta.len() == known.len() as u64 =>
+                {
+                    for &(_, inode) in &known.sockets {
+                        keep(&mut walk, pid, inode);
+                    }
+                }
+                _ => fresh.push((meta.len(), pid)),
+            }
+        }
+        // Fewest fds first: under a memory limit, many small processes are read in
+        // full before one with tens of thousands of sockets is left out.
+        fresh.sort_unstable();
+        for (count, pid) in fresh {
+            if !room(count) {
+                self.forget(pid);
+                walk.skipped_processes += 1;
+                walk.skipped_fds += count;
                 continue;
             }
+            let fd_dir = root.join(pid.to_string()).join("fd");
             let entries = match fs::read_dir(&fd_dir) {
                 Ok(d) => d,
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -78,17 +189,24 @@ impl FdMemo {
                 }
                 Err(_) => {
                     // Exited mid-scan, or a kernel thread.
-                    self.by_pid.remove(&pid);
+                    self.forget(pid);
                     continue;
                 }
             };
-            let known = self
-                .by_pid
-                .remove(&pid)
-                .filter(|_| trust_memo)
-                .unwrap_or_default();
-            let mut now = HashMap::with_capacity(known.len());
+            let known = self.forget(pid).filter(|_| trust_memo).unwrap_or_default();
+            let mut now = PidFds::default();
+            // Fds beyond the count paid for (it grew, or the kernel says 0) are paid
+            // for as they come; a process cut short is neither remembered nor whole.
+            let (mut paid, mut listed, mut cut) = (count, 0u64, false);
             for entry in entries.flatten() {
+                if listed == paid {
+                    if !room(UNPAID_CHUNK) {
+                        cut = true;
+                        break;
+                    }
+                    paid += UNPAID_CHUNK;
+                }
+                listed += 1;
                 let Some(fd) = entry
                     .file_name()
                     .to_str()
@@ -96,23 +214,40 @@ impl FdMemo {
                 else {
                     continue;
                 };
-                let inode = match known.get(&fd) {
-                    Some(&inode) => inode,
+                let inode = match known.get(fd) {
+                    Some(inode) => inode,
                     None => match fs::read_link(entry.path()) {
                         Ok(target) => target.to_str().and_then(socket_inode).unwrap_or(0),
                         Err(_) => continue, // closed while we looked
                     },
                 };
-                now.insert(fd, inode);
-                if inode != 0 {
-                    walk.fds.push((pid, inode));
+                if inode == 0 {
+                    now.others.push(fd);
+                } else {
+                    now.sockets.push((fd, inode));
+                    keep(&mut walk, pid, inode);
                 }
             }
-            self.by_pid.insert(pid, now);
+            drop(known);
+            if cut {
+                walk.skipped_processes += 1;
+            } else if self.remembered + now.len() <= memo_cap {
+                // /proc lists fds in ascending order; sorting is a check, not work.
+                now.sockets.sort_unstable();
+                now.others.sort_unstable();
+                now.sockets.shrink_to_fit();
+                now.others.shrink_to_fit();
+                self.remembered += now.len();
+                self.by_pid.insert(pid, now);
+            }
         }
         walk
     }
 }
+
+/// Fds listed between two checks of the memory left, where the fd count was not
+/// known beforehand (kernels before 6.2 say 0).
+const UNPAID_CHUNK: u64 = 1_024;
 
 /// The inode of a `socket:[INODE]` link target.
 pub fn socket_inode(link: &str) -> Option<u64> {

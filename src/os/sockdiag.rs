@@ -23,19 +23,31 @@ use crate::model::Proto;
 /// Large enough for a dump's datagrams (the kernel fills up to ~32 KiB each).
 const RECEIVE_BUFFER: usize = 1 << 20;
 
-/// Every TCP and UDP socket of this network namespace, IPv4 and IPv6.
-pub fn socket_rows() -> io::Result<Vec<SocketRow>> {
+/// The TCP and UDP sockets of this network namespace, IPv4 and IPv6: at most `max`
+/// rows (TCP first, then in the kernel's order), and how many more there were.
+pub fn socket_rows(max: usize) -> io::Result<(Vec<SocketRow>, u64)> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut buf = vec![0u8; RECEIVE_BUFFER];
-    let mut rows = Vec::new();
+    let mut rows = Rows {
+        kept: Vec::new(),
+        max,
+        skipped: 0,
+    };
     for (proto, ip_proto) in [(Proto::Tcp, IPPROTO_TCP), (Proto::Udp, IPPROTO_UDP)] {
         for family in [AF_INET, AF_INET6] {
             dump(&mut socket, &mut buf, family, proto, ip_proto, &mut rows)?;
         }
     }
-    Ok(rows)
+    Ok((rows.kept, rows.skipped))
+}
+
+/// Rows up to a bound; the rest only counted (the dump is read to its end either way).
+struct Rows {
+    kept: Vec<SocketRow>,
+    max: usize,
+    skipped: u64,
 }
 
 /// One NLM_F_DUMP request and its replies, up to NLMSG_DONE.
@@ -45,7 +57,7 @@ fn dump(
     family: u8,
     proto: Proto,
     ip_proto: u8,
-    rows: &mut Vec<SocketRow>,
+    rows: &mut Rows,
 ) -> io::Result<()> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
@@ -78,9 +90,14 @@ fn dump(
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             let length = message.header.length as usize;
             match message.payload {
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(_))
+                    if rows.kept.len() >= rows.max =>
+                {
+                    rows.skipped += 1;
+                }
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                     let id = &r.header.socket_id;
-                    rows.push(SocketRow {
+                    rows.kept.push(SocketRow {
                         proto,
                         local: std::net::SocketAddr::new(id.source_address, id.source_port),
                         remote: std::net::SocketAddr::new(
@@ -125,7 +142,8 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let udp = UdpSocket::bind("[::1]:0").unwrap();
-        let rows = socket_rows().expect("sock_diag dump");
+        let (rows, skipped) = socket_rows(usize::MAX).expect("sock_diag dump");
+        assert_eq!(skipped, 0);
         let find = |inode: u64| rows.iter().find(|r| r.inode == inode).copied();
 
         let l = find(inode_of(listener.as_raw_fd())).expect("listener row");
@@ -142,5 +160,18 @@ mod tests {
         let u = find(inode_of(udp.as_raw_fd())).expect("udp row");
         assert_eq!((u.proto, u.local), (Proto::Udp, udp.local_addr().unwrap()));
         assert_eq!(u.remote.port(), 0);
+    }
+
+    #[test]
+    fn rows_past_the_bound_are_counted_not_kept() {
+        let _held: Vec<UdpSocket> = (0..20)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let (all, none) = socket_rows(usize::MAX).unwrap();
+        assert_eq!(none, 0);
+        let (some, skipped) = socket_rows(5).unwrap();
+        assert_eq!(some.len(), 5);
+        // Other tests' sockets come and go meanwhile: the two dumps need not agree.
+        assert!(skipped >= 15, "{skipped} of {}", all.len());
     }
 }

@@ -106,8 +106,9 @@ fn main() {
         "build first: cargo build --release --examples"
     );
     let mut helpers: Vec<Child> = (0..PROCESSES).map(|_| helper(&peer)).collect();
-    let sockets = netflow::os::sockdiag::socket_rows()
+    let sockets = netflow::os::sockdiag::socket_rows(usize::MAX)
         .expect("sock_diag")
+        .0
         .len();
     println!(
         "{sockets} sockets in this namespace, {PROCESSES} helper processes holding {} of them",
@@ -121,7 +122,7 @@ fn main() {
     let mut scanner = ProcScanner::live();
 
     let diag = median_ms(|| {
-        netflow::os::sockdiag::socket_rows().unwrap();
+        netflow::os::sockdiag::socket_rows(usize::MAX).unwrap();
     });
     // A targeted scan with no holder known walks everything: prime both scanners.
     proc_only.scan(now, addrs.clone(), false);
@@ -138,11 +139,26 @@ fn main() {
     let mut memo = netflow::os::fds::FdMemo::default();
     let proc_root = Path::new("/proc");
     let fd_cold = median_ms(|| {
-        netflow::os::fds::FdMemo::default().walk_all(proc_root, true);
+        netflow::os::fds::FdMemo::default().walk_all(
+            proc_root,
+            true,
+            netflow::os::fds::FdLimits::ALL,
+            &mut |_| true,
+        );
     });
-    memo.walk_all(proc_root, true);
+    memo.walk_all(
+        proc_root,
+        true,
+        netflow::os::fds::FdLimits::ALL,
+        &mut |_| true,
+    );
     let fd_warm = median_ms(|| {
-        memo.walk_all(proc_root, true);
+        memo.walk_all(
+            proc_root,
+            true,
+            netflow::os::fds::FdLimits::ALL,
+            &mut |_| true,
+        );
     });
     let proc_net = median_ms(|| {
         for f in ["tcp", "tcp6", "udp", "udp6"] {

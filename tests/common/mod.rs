@@ -352,7 +352,7 @@ impl Netflow {
                 let out = self.child.wait_with_output().unwrap();
                 assert!(
                     status.success(),
-                    "netflow failed: {}",
+                    "netflow failed ({status}): {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
                 assert!(out.stderr.is_empty(), "stderr not empty: {:?}", out.stderr);
