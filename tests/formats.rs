@@ -530,7 +530,8 @@ NF=$1; PEER=$2; DIR=$3; SERVER=$4
 "$NF" snapshot -i eth0 -d 8s --ebpf off --format prometheus -q -o "$DIR/out.prom" -w "$DIR/c.pcap" &
 nf=$!
 n=0
-while [ "$(stat -c %s "$DIR/c.pcap" 2>/dev/null || echo 0)" -lt 24 ]; do
+# Capturing once its capture threads run (the pcap file is unnamed until the end).
+until cat /proc/$nf/task/*/comm 2>/dev/null | grep -q '^netflow-cap-'; do
   n=$((n + 1)); [ $n -lt 500 ] || exit 3; sleep 0.02
 done
 client() {  # client NAME SIZE: 10 datagrams of SIZE bytes, then held for 3 s

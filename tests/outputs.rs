@@ -365,3 +365,38 @@ fn a_thread_that_cannot_start_is_one_line_and_exit_1() {
         "no capture, no temporary"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn an_interface_that_vanishes_mid_capture_is_exit_1_with_the_report() {
+    let lab = Lab::new();
+    let dir = Scratch::new("out-vanish");
+    let report = dir.0.join("report.json");
+    let child = lab
+        .cmd(&lab.a, Path::new(NETFLOW))
+        .args(["snapshot", "-i", "eth0", "-d", "1h", "--ebpf", "off", "-q"])
+        .arg("-o")
+        .arg(&report)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_capturing(child.id());
+    run(&["ip", "-n", &lab.a, "link", "del", "eth0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("netflow kept running after its only interface vanished");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("incomplete"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("eth0"), "{warnings}");
+}

@@ -18,10 +18,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Capture for a while, then report which processes moved the most traffic.
+    #[command(after_help = SNAPSHOT_AFTER_HELP)]
     Snapshot(Box<SnapshotArgs>),
     /// List the interfaces netflow can capture on, with their state and addresses.
     Interfaces(InterfacesArgs),
 }
+
+/// Formats and exit codes, under `netflow snapshot --help`.
+const SNAPSHOT_AFTER_HELP: &str = "\
+Formats: table (people), json (programs; schema in the README), csv (one row per
+process; --no-header to append), prometheus (node_exporter's textfile collector).
+
+Exit status: 0 complete report; 1 report written but incomplete (pcap file, vanished
+interface) or a runtime failure; 2 a command line or path that cannot work (before
+capture); 3 not enough privileges; 130 a second Ctrl-C/SIGTERM/SIGHUP; 131 SIGQUIT.";
 
 /// The longest capture accepted: a snapshot, not a daemon.
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -107,7 +117,7 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = EbpfArg::Auto)]
     pub ebpf: EbpfArg,
 
-    /// Kernel capture buffer per interface, e.g. 64M (a bare number is MiB; 1M to 2G):
+    /// Kernel capture buffer per interface, e.g. 64M (a bare number is MiB; 1M to 2047M):
     /// netflow's largest memory (the ring is mapped into it). Default 8M, or 32M with -w
     /// (full packets take several times the room of the 256-byte headers kept
     /// otherwise): 8 MiB of headers is about 50,000 small packets, and kept up with a

@@ -328,6 +328,10 @@ impl Prepared {
             if elapsed >= config.duration {
                 break "duration";
             }
+            // Every interface failed (vanished, went down): nothing is left to capture.
+            if capture_threads.iter().all(|t| t.is_finished()) {
+                break "interfaces_failed";
+            }
             on_progress(Progress {
                 elapsed,
                 total: config.duration,
