@@ -93,4 +93,11 @@ fn loopback_kernel_drops_are_the_packets_really_lost() {
         num(&s["interface_stats"][0]["kernel_dropped_packets"]),
         dropped
     );
+    // And the report says what to do about it.
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("the kernel dropped {dropped} packets"))
+            && warnings.contains("--buffer-size"),
+        "{warnings}"
+    );
 }

@@ -367,6 +367,12 @@ impl Prepared {
             complete &= failure.is_none();
             warnings.extend(failure);
         }
+        if kernel.dropped > 0 {
+            warnings.push(format!(
+                "the kernel dropped {} packets before netflow read them (its capture buffer filled): a larger --buffer-size, e.g. 64M, keeps more",
+                kernel.dropped
+            ));
+        }
         // Every packet and every socket record is queued before the final scan is
         // requested, so the engine sees the final scan after them.
         socklog_stop.store(true, Ordering::Release);
