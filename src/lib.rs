@@ -18,8 +18,39 @@
 //! The pure modules (`model`, `wire`, `attrib`, `account`, `engine`, `report`,
 //! `render`) need no root and no network: tests drive them with fixtures.
 //!
-//! To run a snapshot from another program, build a [`pipeline::SnapshotConfig`] and
-//! call [`pipeline::run_snapshot`]; it returns the [`report::Report`] as data.
+//! Where to add things: a new output format is a module in [`render`] (a pure
+//! function of the [`report::Report`]); a new source of socket ownership produces
+//! [`attrib`] tables or logged sockets from `os/` and is fed to the engine by
+//! [`pipeline`].
+//!
+//! # Running a snapshot from another program
+//!
+//! The command line and the library run the same session: a plain-data request, a
+//! session opened in one documented order (signal handlers if asked, privileges, output
+//! paths, interfaces, capture handles, self-limits, outputs), then the report as data.
+//!
+//! ```
+//! use std::time::Duration;
+//! use netflow::pipeline::{Session, SnapshotRequest};
+//!
+//! let request = SnapshotRequest {
+//!     interfaces: vec!["lo".into()],
+//!     duration: Duration::from_millis(300),
+//!     ..SnapshotRequest::default()
+//! };
+//! match Session::open(request) {
+//!     Ok(session) => {
+//!         let snapshot = session.run(|_progress| {}).expect("threads start");
+//!         let report = &snapshot.report;
+//!         assert_eq!(report.summary.interfaces, ["lo"]);
+//!         // Every captured byte is attributed, unattributed with a reason, or both ends'.
+//!         println!("{} processes, {} packets", report.processes.len(), report.summary.captured.packets);
+//!     }
+//!     // Capturing needs root or CAP_NET_RAW; without them there is nothing to show.
+//!     Err(netflow::Error::Privileges { .. }) => {}
+//!     Err(e) => panic!("{e}"),
+//! }
+//! ```
 
 pub mod account;
 pub mod annotate;

@@ -10,6 +10,7 @@
 
 mod intake;
 mod rescan;
+mod session;
 mod socklog;
 
 use std::io::{Seek, SeekFrom};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use intake::{CaptureTally, Intake};
 pub use rescan::Control;
+pub use session::{Session, Snapshot, SnapshotRequest};
 
 use crate::attrib::{LoggedSocket, SocketTable};
 use crate::engine::{Engine, EngineConfig, RescanRequest};
@@ -58,7 +60,7 @@ pub enum SocketLogMode {
 /// A validated snapshot request. Building one cannot fail; [`prepare`] checks it
 /// against the OS.
 #[derive(Debug)]
-pub struct SnapshotConfig {
+pub(crate) struct SnapshotConfig {
     pub interfaces: Vec<String>,
     pub duration: Duration,
     pub capture: CaptureSettings,
@@ -76,7 +78,7 @@ pub struct SnapshotConfig {
 
 /// Where `-w` packets go: new files, named only when the capture is complete.
 #[derive(Debug)]
-pub struct PcapTarget {
+pub(crate) struct PcapTarget {
     /// The classic pcap capture writes into; for a classic target, the target itself.
     pub capture: NewFile,
     /// For pcapng: the target, into which `capture` is converted at the end (with a
@@ -89,7 +91,7 @@ pub struct PcapTarget {
 
 /// A finished snapshot.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub report: Report,
     /// False when something the report describes is incomplete: the pcap file could not
     /// be written whole, or an interface failed during capture (exit status 1).
@@ -97,7 +99,7 @@ pub struct Outcome {
 }
 
 /// Handles open, filters compiled: everything that can fail before capture has.
-pub struct Prepared {
+pub(crate) struct Prepared {
     config: SnapshotConfig,
     captures: Vec<OpenCapture>,
     self_limits: Vec<String>,
@@ -106,7 +108,7 @@ pub struct Prepared {
 }
 
 /// Opens every capture handle. Fails before any packet is read.
-pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
+pub(crate) fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
     // The socket log's relocation holds the kernel's parsed BTF (~17 MB for ~20 ms):
     // done before the capture rings are mapped (each counts in full at once), so the
     // two never add up. The kernel then verifies its programs while the handles open.
@@ -441,9 +443,10 @@ impl Prepared {
     }
 }
 
-/// Runs a whole snapshot: the library entry point for other programs.
-pub fn run_snapshot(config: SnapshotConfig, stop: Arc<AtomicBool>) -> Result<Outcome, Error> {
-    prepare(config)?.run(stop, |_| {})
+/// Runs a whole snapshot without progress reports: [`Session::open`] then
+/// [`Session::run`].
+pub fn run_snapshot(request: SnapshotRequest) -> Result<Snapshot, Error> {
+    Session::open(request)?.run(|_| {})
 }
 
 fn stop_capture(capture_stop: &AtomicBool, stoppers: &[Stopper]) {
