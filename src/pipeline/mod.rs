@@ -8,35 +8,35 @@
     reason = "the pipeline reads the clock for the capture window and scan times"
 )]
 
+mod crew;
 mod intake;
 mod rescan;
 mod session;
 mod socklog;
 
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use intake::{CaptureTally, Intake};
 pub use rescan::Control;
 pub use session::{Session, Snapshot, SnapshotRequest};
 
 use crate::attrib::{LoggedSocket, SocketTable};
-use crate::engine::{Engine, EngineConfig, RescanRequest};
+use crate::engine::{Engine, RescanRequest};
 use crate::error::Error;
-use crate::model::{Timestamp, Unattributed};
-use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
+use crate::model::Timestamp;
+use crate::os::capture::{self, CaptureSettings, OpenCapture, Stopper};
 use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
 use crate::os::output::NewFile;
-use crate::os::pcap_out::{self, WriterOutcome};
+use crate::os::pcap_out::WriterOutcome;
 use crate::os::pcapng;
-use crate::os::procfs::{self, ProcScanner};
-use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report, SocketLogStatus};
+use crate::report::{Ranking, Report, SocketLogStatus};
 use crate::wire::PacketSummary;
+use crew::Crew;
 
 /// What flows from the capture and rescan threads to the engine thread.
 pub enum Event {
@@ -220,226 +220,18 @@ impl Prepared {
         self.config.pcap = Some(target);
     }
 
-    /// Captures until the duration passes or `stop` is set (by a signal), then
-    /// finishes the report from everything captured.
+    /// Captures until the duration passes, `stop` is set (by a signal) or every
+    /// interface failed, then finishes the report from everything captured.
     ///
     /// Fails only when a thread cannot be started (a pids limit, say).
     pub fn run(
         self,
         stop: Arc<AtomicBool>,
-        mut on_progress: impl FnMut(Progress),
+        on_progress: impl FnMut(Progress),
     ) -> Result<Outcome, Error> {
-        let Prepared {
-            config,
-            captures,
-            self_limits,
-            probe,
-            warnings: early_warnings,
-        } = self;
-        let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
-        let start_wall = SystemTime::now();
-        let start = timestamp(start_wall);
-        let began = Instant::now();
-
-        // The queue holds batches; its capacity in packets is what --queue-size says.
-        let (events_tx, events_rx) =
-            sync_channel::<Event>((config.queue_capacity / intake::BATCH).max(2));
-        let (control_tx, control_rx) = sync_channel::<Control>(4);
-
-        let local = crate::os::interfaces::local_addresses();
-        let engine = Engine::new(EngineConfig {
-            start,
-            series_buckets: config.duration.as_secs() as usize + 2,
-            pending_capacity: config.pending_capacity,
-            local_addrs: local,
-            own_netns: procfs::own_netns(),
-        });
-        let engine_thread = spawn("netflow-engine", {
-            let control_tx = control_tx.clone();
-            move || run_engine(engine, events_rx, control_tx)
-        })?;
-        let rescan_thread = spawn("netflow-rescan", {
-            let events_tx = events_tx.clone();
-            let interval = config.rescan_interval;
-            move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
-        })?;
-
-        let link = captures[0].link;
-        let mut pcap = None;
-        let (mut taps, writer) = match config.pcap {
-            Some(target) => {
-                let file = target.capture.file().try_clone().map_err(Error::Io)?;
-                let (taps, handle) = pcap_out::start(
-                    file,
-                    captures[0].link,
-                    config.capture.snaplen as u32,
-                    target.limit,
-                    captures.len(),
-                )
-                .map_err(thread_error)?;
-                pcap = Some(target);
-                (taps.into_iter().map(Some).collect(), Some(handle))
-            }
-            None => ((0..captures.len()).map(|_| None).collect::<Vec<_>>(), None),
-        };
-        let capture_stop = Arc::new(AtomicBool::new(false));
-        let mut captures = captures;
-        let stoppers: Vec<Stopper> = captures.iter_mut().map(OpenCapture::stopper).collect();
-        let counters_before: Vec<_> = interfaces
-            .iter()
-            .map(|i| crate::os::interfaces::counters(i))
-            .collect();
-        let progress: Vec<Arc<AtomicU64>> = (0..captures.len())
-            .map(|_| Arc::new(AtomicU64::new(0)))
-            .collect();
-        let capture_threads: Vec<JoinHandle<(CaptureTally, KernelStats, Option<String>)>> =
-            captures
-                .into_iter()
-                .zip(taps.drain(..))
-                .zip(progress.iter())
-                .map(|((cap, tap), counter)| {
-                    let mut intake =
-                        Intake::new(cap.link, start, events_tx.clone(), tap, counter.clone());
-                    let capture_stop = capture_stop.clone();
-                    spawn(&format!("netflow-cap-{}", cap.iface), move || {
-                        let (kernel, failure) = cap.run(&capture_stop, &mut intake);
-                        (intake.finish(), kernel, failure)
-                    })
-                })
-                .collect::<Result<_, _>>()
-                .inspect_err(|_| stop_capture(&capture_stop, &stoppers))?;
-        let (probe, mut socket_log) = probe.finish();
-        let socklog_stop = Arc::new(AtomicBool::new(false));
-        let socklog_thread = probe
-            .map(|probe| {
-                let events_tx = events_tx.clone();
-                let stop = socklog_stop.clone();
-                spawn("netflow-socklog", move || {
-                    socklog::run(probe, stop, events_tx)
-                })
-            })
-            .transpose()
-            .inspect_err(|_| stop_capture(&capture_stop, &stoppers))?;
-        drop(events_tx);
-
-        let stopped_by = loop {
-            let elapsed = began.elapsed();
-            if stop.load(Ordering::Relaxed) {
-                break "signal";
-            }
-            if elapsed >= config.duration {
-                break "duration";
-            }
-            // Every interface failed (vanished, went down): nothing is left to capture.
-            if capture_threads.iter().all(|t| t.is_finished()) {
-                break "interfaces_failed";
-            }
-            on_progress(Progress {
-                elapsed,
-                total: config.duration,
-                packets: progress.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
-            });
-            thread::sleep(TICK.min(config.duration - elapsed));
-        };
-        let duration = began.elapsed();
-        stop_capture(&capture_stop, &stoppers);
-
-        let mut tally = CaptureTally::default();
-        let mut kernel = KernelStats::default();
-        let mut warnings = early_warnings;
-        let mut interface_stats = Vec::with_capacity(interfaces.len());
-        let mut complete = true;
-        for ((t, name), before) in capture_threads
-            .into_iter()
-            .zip(&interfaces)
-            .zip(counters_before)
-        {
-            let (t_tally, t_kernel, failure) = t.join().expect("capture thread panicked");
-            interface_stats.push(InterfaceStats::new(
-                name.clone(),
-                t_tally.captured,
-                t_kernel.dropped,
-                before,
-                crate::os::interfaces::counters(name),
-            ));
-            merge_tally(&mut tally, &t_tally);
-            kernel.received += t_kernel.received;
-            kernel.dropped += t_kernel.dropped;
-            kernel.if_dropped += t_kernel.if_dropped;
-            complete &= failure.is_none();
-            warnings.extend(failure);
-        }
-        if kernel.dropped > 0 {
-            warnings.push(format!(
-                "the kernel dropped {} packets before netflow read them (its capture buffer filled): a larger --buffer-size, e.g. 64M, keeps more",
-                kernel.dropped
-            ));
-        }
-        // Every packet and every socket record is queued before the final scan is
-        // requested, so the engine sees the final scan after them.
-        socklog_stop.store(true, Ordering::Release);
-        if let Some(t) = socklog_thread {
-            let tally = t.join().expect("socket log thread panicked");
-            socket_log.records = tally.records;
-            socket_log.lost = tally.lost;
-            if tally.lost > 0 {
-                warnings.push(format!(
-                    "the kernel socket log dropped {} records (netflow read too slowly); their sockets fell back to /proc",
-                    tally.lost
-                ));
-            }
-        }
-        let _ = control_tx.send(Control::Final);
-        drop(control_tx);
-        rescan_thread.join().expect("rescan thread panicked");
-        let mut engine = engine_thread.join().expect("engine thread panicked");
-
-        for reason in Unattributed::ALL {
-            engine.count_unattributed(reason, tally.skipped[reason.index()]);
-        }
-        if let Some(writer) = writer {
-            let outcome = writer.join().expect("pcap writer panicked");
-            complete &= outcome.error.is_none();
-            warnings.extend(pcap_warnings(&outcome, tally.pcap_dropped));
-        }
-        let finished = engine.finish(|key| procfs::is_running(Path::new("/proc"), key));
-        if let Some(target) = pcap {
-            let annotate = |ts, frame: &[u8], len| {
-                finished
-                    .annotator
-                    .comment(&finished.ledger, link, ts, frame, len)
-            };
-            if let Err(problem) = finish_pcap(target, annotate) {
-                complete = false;
-                warnings.push(problem);
-            }
-        }
-        let facts = CaptureFacts {
-            host: hostname(),
-            start_time: humantime::format_rfc3339_seconds(start_wall).to_string(),
-            start_unix_seconds: start_wall
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64(),
-            duration_secs: duration.as_secs_f64(),
-            stopped_by: stopped_by.to_string(),
-            interfaces,
-            interface_stats,
-            self_limits,
-            filter: config.capture.filter.clone(),
-            captured: tally.captured,
-            dropped: Dropped {
-                queue: tally.queue_dropped,
-                kernel_packets: kernel.dropped,
-                interface_packets: kernel.if_dropped,
-            },
-            socket_log,
-            warnings,
-        };
-        Ok(Outcome {
-            report: Report::build(&finished, facts, config.ranking),
-            complete,
-        })
+        let crew = Crew::start(self)?;
+        let stopped_by = crew.wait(&stop, on_progress);
+        Ok(crew.finish(stopped_by))
     }
 }
 
