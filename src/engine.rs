@@ -555,6 +555,7 @@ mod tests {
                 remote: remote.parse().unwrap(),
                 inode,
                 listening: false,
+                v6only: Default::default(),
             });
             result.fds.push((pid, inode));
             result.processes.push(process(pid));
@@ -833,6 +834,7 @@ mod tests {
             remote: "0.0.0.0:0".parse().unwrap(),
             inode: 1,
             listening: true,
+            v6only: Default::default(),
         });
         result.fds.push((pid, 1));
         result.processes.push(process(pid));
@@ -956,6 +958,7 @@ mod tests {
                 remote: "198.18.0.2:80".parse().unwrap(),
                 inode: 1,
                 listening: false,
+                v6only: Default::default(),
             }],
             fds: vec![(10, 1), (20, 2)],
             processes: vec![process(10), process(20)],
@@ -970,6 +973,7 @@ mod tests {
                 remote: "198.18.0.1:5000".parse().unwrap(),
                 inode: 2,
                 listening: false,
+                v6only: Default::default(),
             }],
         });
         e.apply_scan(SocketTable::build(1, result));

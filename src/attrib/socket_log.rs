@@ -6,9 +6,10 @@
 //! so recently logged sockets are always kept.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::wildcard::candidates;
 use crate::model::{FlowKey, ProcessInfo, Proto};
 
 /// Sockets per generation: two generations hold at most twice this (about 7 MiB). A
@@ -92,7 +93,8 @@ impl SocketLog {
     }
 
     /// The process that used the flow's socket: the exact tuple, else (UDP) the socket
-    /// bound to its local address or to a wildcard covering it.
+    /// that receives on its local address by the wildcard rule ([`candidates`]). Only
+    /// wildcard sockets of netflow's own namespace are logged, so wildcards always apply.
     pub fn lookup(&self, flow: &FlowKey) -> Option<Arc<ProcessInfo>> {
         let gens = [&self.current, &self.previous];
         if let Some(owner) = gens.iter().find_map(|g| g.connected(flow)) {
@@ -101,18 +103,8 @@ impl SocketLog {
         if flow.proto != Proto::Udp {
             return None;
         }
-        let port = flow.local.port();
-        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-        // `::` receives IPv4 too (dual-stack); `0.0.0.0` never receives IPv6.
-        let wildcards: &[SocketAddr] = if flow.local.is_ipv4() {
-            &[any_v4, any_v6]
-        } else {
-            &[any_v6]
-        };
-        std::iter::once(&flow.local)
-            .chain(wildcards)
-            .find_map(|at| gens.iter().find_map(|g| g.bound(at)))
+        candidates(flow.local, true)
+            .find_map(|c| gens.iter().find_map(|g| g.bound(&c.bound)))
             .cloned()
     }
 
