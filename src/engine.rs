@@ -660,6 +660,7 @@ mod tests {
             proto,
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
+            v6only: false,
             netns: 1,
             owner: std::sync::Arc::new(process(pid)),
         }
