@@ -555,6 +555,7 @@ mod tests {
                 remote: remote.parse().unwrap(),
                 inode,
                 listening: false,
+                v6only: Default::default(),
             });
             result.fds.push((pid, inode));
             result.processes.push(process(pid));
@@ -659,6 +660,7 @@ mod tests {
             proto,
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
+            v6only: false,
             netns: 1,
             owner: std::sync::Arc::new(process(pid)),
         }
@@ -833,6 +835,7 @@ mod tests {
             remote: "0.0.0.0:0".parse().unwrap(),
             inode: 1,
             listening: true,
+            v6only: Default::default(),
         });
         result.fds.push((pid, 1));
         result.processes.push(process(pid));
@@ -956,6 +959,7 @@ mod tests {
                 remote: "198.18.0.2:80".parse().unwrap(),
                 inode: 1,
                 listening: false,
+                v6only: Default::default(),
             }],
             fds: vec![(10, 1), (20, 2)],
             processes: vec![process(10), process(20)],
@@ -970,6 +974,7 @@ mod tests {
                 remote: "198.18.0.1:5000".parse().unwrap(),
                 inode: 2,
                 listening: false,
+                v6only: Default::default(),
             }],
         });
         e.apply_scan(SocketTable::build(1, result));

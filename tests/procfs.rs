@@ -309,3 +309,46 @@ fn a_process_with_100000_fds_is_read_whole_and_a_vanished_one_is_skipped() {
     assert_eq!(again.fds.len(), scan.fds.len());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// The dual-stack rule over /proc/net text rows (tests/fixtures/proc/dualstack), which
+/// carry no IPV6_V6ONLY: a `[::]:P` beside an IPv4 socket on P is presumed V6ONLY, a
+/// lone one dual-stack.
+#[test]
+fn wildcards_from_proc_net_text_follow_the_dual_stack_rule() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/dualstack");
+    let mut scanner = ProcScanner::with_root(root, Users::default(), system_info());
+    let scan = scanner.scan(
+        Timestamp(0),
+        vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+        false,
+    );
+    assert_eq!(scan.sockets.len(), 8);
+    let t = SocketTable::build(1, scan);
+    let udp = |local: &str, remote: &str| match lookup(&t, Proto::Udp, local, remote) {
+        Lookup::Owned(p, _) => Some(p.key.pid),
+        Lookup::Unowned(Unattributed::NoSocket) => None,
+        other => panic!("{local}: {other:?}"),
+    };
+    // :53, 0.0.0.0 (700) and [::] (701): each family to its own socket.
+    assert_eq!(udp("10.0.0.1:53", "10.0.0.9:4000"), Some(700));
+    assert_eq!(udp("[fd00::1]:53", "[fd00::9]:4000"), Some(701));
+    // :5000, a lone [::] (703): dual-stack, so IPv4 too.
+    assert_eq!(udp("10.0.0.1:5000", "10.0.0.9:4000"), Some(703));
+    assert_eq!(udp("[fd00::1]:5000", "[fd00::9]:4000"), Some(703));
+    // :6000, 127.0.0.1 (702) and [::] (701, presumed V6ONLY): IPv4 to another address
+    // reaches neither.
+    assert_eq!(udp("127.0.0.1:6000", "127.0.0.1:4000"), Some(702));
+    assert_eq!(udp("10.0.0.1:6000", "10.0.0.9:4000"), None);
+    assert_eq!(udp("[fd00::1]:6000", "[fd00::9]:4000"), Some(701));
+    // TCP listeners follow the same rule.
+    let listener = |local: &str, remote: &str| {
+        let flow = FlowKey::new(Proto::Tcp, local.parse().unwrap(), remote.parse().unwrap());
+        match t.listener_of(&flow) {
+            Some(Lookup::Owned(p, MatchQuality::Listener)) => p.key.pid,
+            other => panic!("{local}: {other:?}"),
+        }
+    };
+    assert_eq!(listener("10.0.0.1:80", "10.0.0.9:40000"), 710);
+    assert_eq!(listener("[fd00::1]:80", "[fd00::9]:40000"), 711);
+    assert_eq!(listener("10.0.0.1:8080", "10.0.0.9:40000"), 711);
+}

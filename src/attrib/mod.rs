@@ -10,9 +10,10 @@ mod owners;
 mod pending;
 mod socket_log;
 mod table;
+mod wildcard;
 
 pub use local::{orient, LocalAddrs, Orientation};
 pub use owners::{FlowCache, FlowState};
 pub use pending::PendingRing;
 pub use socket_log::{LoggedSocket, SocketLog};
-pub use table::{Lookup, NamespaceScan, ScanResult, Skipped, SocketRow, SocketTable};
+pub use table::{Lookup, NamespaceScan, ScanResult, Skipped, SocketRow, SocketTable, V6Only};

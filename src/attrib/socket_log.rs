@@ -6,9 +6,10 @@
 //! so recently logged sockets are always kept.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::wildcard::candidates;
 use crate::model::{FlowKey, ProcessInfo, Proto};
 
 /// Sockets per generation: two generations hold at most twice this (about 7 MiB). A
@@ -23,6 +24,8 @@ pub struct LoggedSocket {
     pub local: SocketAddr,
     /// Port 0 for an unconnected UDP socket (it talks to many peers).
     pub remote: SocketAddr,
+    /// IPV6_V6ONLY: an IPv6 socket that never receives IPv4.
+    pub v6only: bool,
     /// The socket's network namespace (inode number).
     pub netns: u64,
     pub owner: Arc<ProcessInfo>,
@@ -32,7 +35,13 @@ pub struct LoggedSocket {
 struct Generation {
     connected: HashMap<FlowKey, Arc<ProcessInfo>, foldhash::fast::RandomState>,
     /// Unconnected UDP sockets by (local address, possibly unspecified) and port.
-    bound_udp: HashMap<SocketAddr, Arc<ProcessInfo>, foldhash::fast::RandomState>,
+    bound_udp: HashMap<SocketAddr, BoundOwner, foldhash::fast::RandomState>,
+}
+
+/// Who used an unconnected UDP socket, and whether it refuses IPv4 (IPV6_V6ONLY).
+struct BoundOwner {
+    owner: Arc<ProcessInfo>,
+    v6only: bool,
 }
 
 impl Generation {
@@ -44,7 +53,7 @@ impl Generation {
         self.connected.get(key)
     }
 
-    fn bound(&self, local: &SocketAddr) -> Option<&Arc<ProcessInfo>> {
+    fn bound(&self, local: &SocketAddr) -> Option<&BoundOwner> {
         self.bound_udp.get(local)
     }
 }
@@ -84,7 +93,14 @@ impl SocketLog {
             if s.proto != Proto::Udp {
                 return false; // a TCP socket is only logged once connected
             }
-            self.current.bound_udp.insert(key.local, s.owner.clone())
+            let bound = BoundOwner {
+                owner: s.owner.clone(),
+                v6only: s.v6only,
+            };
+            self.current
+                .bound_udp
+                .insert(key.local, bound)
+                .map(|b| b.owner)
         } else {
             self.current.connected.insert(key, s.owner.clone())
         };
@@ -92,7 +108,10 @@ impl SocketLog {
     }
 
     /// The process that used the flow's socket: the exact tuple, else (UDP) the socket
-    /// bound to its local address or to a wildcard covering it.
+    /// that receives on its local address by the wildcard rule ([`candidates`]): the
+    /// newest socket logged at the first candidate address, unless it refuses the
+    /// flow's family. Only wildcard sockets of netflow's own namespace are logged, so
+    /// wildcards always apply.
     pub fn lookup(&self, flow: &FlowKey) -> Option<Arc<ProcessInfo>> {
         let gens = [&self.current, &self.previous];
         if let Some(owner) = gens.iter().find_map(|g| g.connected(flow)) {
@@ -101,19 +120,12 @@ impl SocketLog {
         if flow.proto != Proto::Udp {
             return None;
         }
-        let port = flow.local.port();
-        let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-        let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-        // `::` receives IPv4 too (dual-stack); `0.0.0.0` never receives IPv6.
-        let wildcards: &[SocketAddr] = if flow.local.is_ipv4() {
-            &[any_v4, any_v6]
-        } else {
-            &[any_v6]
-        };
-        std::iter::once(&flow.local)
-            .chain(wildcards)
-            .find_map(|at| gens.iter().find_map(|g| g.bound(at)))
-            .cloned()
+        candidates(flow.local, true).find_map(|c| {
+            gens.iter()
+                .find_map(|g| g.bound(&c.bound))
+                .filter(|b| c.admits(b.v6only))
+                .map(|b| b.owner.clone())
+        })
     }
 
     /// Sockets logged so far, repeats included.
@@ -131,6 +143,7 @@ mod tests {
             proto,
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
+            v6only: false,
             netns: OWN,
             owner: Arc::new(ProcessInfo::sample(pid, 1, "client")),
         }
@@ -172,6 +185,25 @@ mod tests {
         // TCP never matches by port alone.
         let tcp = flow(Proto::Tcp, "10.0.0.1:5353", "10.0.0.2:53");
         assert_eq!(owner_pid(&log, tcp), None);
+    }
+
+    #[test]
+    fn each_family_goes_to_its_own_wildcard_and_ipv4_never_to_a_v6only_one() {
+        let mut log = SocketLog::new(OWN);
+        log.add(logged(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 10));
+        let mut v6only = logged(Proto::Udp, "[::]:53", "[::]:0", 20);
+        v6only.v6only = true;
+        log.add(v6only.clone());
+        let v4 = flow(Proto::Udp, "10.0.0.1:53", "10.0.0.2:4000");
+        let v6 = flow(Proto::Udp, "[fd00::1]:53", "[fd00::2]:4000");
+        assert_eq!(owner_pid(&log, v4), Some(10));
+        assert_eq!(owner_pid(&log, v6), Some(20));
+
+        // Alone, the V6ONLY socket still gets no IPv4 (the kernel refuses it).
+        let mut alone = SocketLog::new(OWN);
+        alone.add(v6only);
+        assert_eq!(owner_pid(&alone, v4), None);
+        assert_eq!(owner_pid(&alone, v6), Some(20));
     }
 
     #[test]

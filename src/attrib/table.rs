@@ -1,9 +1,12 @@
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::wildcard::candidates;
 use super::LocalAddrs;
-use crate::model::{FlowKey, MatchQuality, ProcessInfo, Proto, Timestamp, Unattributed};
+use crate::model::{
+    canonical_ip, FlowKey, MatchQuality, ProcessInfo, Proto, Timestamp, Unattributed,
+};
 
 /// One row of /proc/net/{tcp,tcp6,udp,udp6}, already decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +17,80 @@ pub struct SocketRow {
     pub inode: u64,
     /// A TCP socket in LISTEN state.
     pub listening: bool,
+    /// Whether an IPv6 socket refuses IPv4 (matters for a `[::]` socket not connected).
+    pub v6only: V6Only,
+}
+
+impl SocketRow {
+    /// A TCP listener or an unconnected UDP socket: it receives from any peer, so it is
+    /// found by its local address (possibly a wildcard), not by a 4-tuple.
+    fn unconnected(&self) -> bool {
+        self.listening || (self.proto == Proto::Udp && self.remote.port() == 0)
+    }
+}
+
+/// Whether an IPv6 socket refuses IPv4 (IPV6_V6ONLY), as far as its source tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum V6Only {
+    /// sock_diag's INET_DIAG_SKV6ONLY says so.
+    Yes,
+    /// sock_diag says the socket is dual-stack, or it is an IPv4 socket.
+    No,
+    /// The source does not say: /proc/net/{tcp,udp}6 have no such column. See
+    /// [`Presumed`] for what the table assumes.
+    #[default]
+    Unknown,
+}
+
+impl From<bool> for V6Only {
+    fn from(v6only: bool) -> V6Only {
+        if v6only {
+            V6Only::Yes
+        } else {
+            V6Only::No
+        }
+    }
+}
+
+/// The IPV6_V6ONLY flag of one namespace's rows, with `Unknown` (/proc/net rows)
+/// resolved: set when an IPv4 socket of the same protocol is bound (not connected) to
+/// the same port in the same namespace, dual-stack otherwise.
+///
+/// Why: the kernel refuses an IPv4 bind on port P next to a dual-stack `[::]:P` (and the
+/// reverse) unless both sockets set SO_REUSEADDR or SO_REUSEPORT, so such a pair is
+/// almost always a V6ONLY `[::]:P` beside its IPv4 twin (nginx's `listen 80;` and
+/// `listen [::]:80;`); a lone `[::]:P` is dual-stack by default (net.ipv6.bindv6only
+/// = 0). The guess only decides IPv4 traffic that no IPv4 socket takes first.
+struct Presumed {
+    /// (protocol, port) of every unconnected IPv4 socket, sorted.
+    v4_ports: Vec<(Proto, u16)>,
+}
+
+impl Presumed {
+    fn of(rows: &[SocketRow]) -> Presumed {
+        let mut v4_ports: Vec<(Proto, u16)> = rows
+            .iter()
+            .filter(|r| r.unconnected() && canonical_ip(r.local.ip()).is_ipv4())
+            .map(|r| (r.proto, r.local.port()))
+            .collect();
+        v4_ports.sort_unstable();
+        v4_ports.dedup();
+        Presumed { v4_ports }
+    }
+
+    fn v6only(&self, row: &SocketRow) -> bool {
+        match row.v6only {
+            V6Only::Yes => true,
+            V6Only::No => false,
+            V6Only::Unknown => {
+                canonical_ip(row.local.ip()).is_ipv6()
+                    && self
+                        .v4_ports
+                        .binary_search(&(row.proto, row.local.port()))
+                        .is_ok()
+            }
+        }
+    }
 }
 
 /// Everything one scan of /proc found, as plain data (built by `os::procfs`, or by
@@ -111,21 +188,66 @@ pub struct SocketTable {
     processes: HashMap<u32, Arc<ProcessInfo>>,
 }
 
-const V4_ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-const V6_ANY: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+/// Unconnected sockets (TCP listeners, bound UDP), sorted, so one address's sockets are
+/// adjacent, most specific first. 32 bytes a socket; a map of address to inode list
+/// took ~90.
+type BoundIndex = Vec<Bound>;
 
-/// Unconnected sockets (TCP listeners, bound UDP): (local address, inode) pairs,
-/// sorted, so one address's sockets are adjacent. 40 bytes a socket; a map of address
-/// to inode list took ~90.
-type BoundIndex = Vec<(SocketAddr, u64)>;
+/// An unconnected socket, listed under an address it receives on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Bound {
+    ip: IpAddr,
+    port: u16,
+    /// How the socket receives on this address: its place in
+    /// [`candidates`](super::wildcard::candidates) for it. 0 when bound to the address
+    /// itself (or to a wildcard, listed as bound); more for another namespace's
+    /// wildcard socket listed under each of that namespace's addresses. The lowest wins.
+    rank: u8,
+    /// IPV6_V6ONLY, as read or presumed (see [`Presumed`]).
+    v6only: bool,
+    inode: u64,
+}
 
-/// The inodes bound to `addr`.
-fn bound_at(index: &BoundIndex, addr: SocketAddr) -> impl Iterator<Item = u64> + '_ {
-    let start = index.partition_point(|&(a, _)| a < addr);
-    index[start..]
-        .iter()
-        .take_while(move |&&(a, _)| a == addr)
-        .map(|&(_, inode)| inode)
+impl Bound {
+    fn new(at: SocketAddr, rank: usize, v6only: bool, inode: u64) -> Bound {
+        Bound {
+            ip: at.ip(),
+            port: at.port(),
+            rank: u8::try_from(rank).unwrap_or(u8::MAX),
+            v6only,
+            inode,
+        }
+    }
+}
+
+/// The sockets listed under `addr`, lowest rank first.
+fn bound_at(index: &[Bound], addr: SocketAddr) -> &[Bound] {
+    let key = (addr.ip(), addr.port());
+    let start = index.partition_point(|b| (b.ip, b.port) < key);
+    let len = index[start..].partition_point(|b| (b.ip, b.port) == key);
+    &index[start..start + len]
+}
+
+/// The inodes of the sockets that receive traffic to `local`: at the first of its
+/// [`candidates`] that lists a socket admitting the flow's family, those of the lowest
+/// rank. `wildcards` as for [`candidates`].
+fn receivers(
+    index: &[Bound],
+    local: SocketAddr,
+    wildcards: bool,
+) -> Option<impl Iterator<Item = u64> + '_> {
+    candidates(local, wildcards).find_map(|c| {
+        let mut admitted = bound_at(index, c.bound)
+            .iter()
+            .filter(move |b| c.admits(b.v6only))
+            .peekable();
+        let rank = admitted.peek()?.rank;
+        Some(
+            admitted
+                .take_while(move |b| b.rank == rank)
+                .map(|b| b.inode),
+        )
+    })
 }
 
 /// The lookup maps, filled row by row.
@@ -137,14 +259,15 @@ struct Index {
 }
 
 impl Index {
-    /// Adds a row. `ns_addrs` is set for another namespace's rows: its wildcard
-    /// sockets are entered under that namespace's own addresses, so they never match
-    /// traffic of the host or of other containers.
-    fn add(&mut self, row: &SocketRow, ns_addrs: Option<&[IpAddr]>) {
+    /// Adds a row of a namespace whose flags `presumed` resolves. `ns_addrs` is set
+    /// for another namespace's rows: its wildcard sockets are entered under that
+    /// namespace's own addresses (those the wildcard rule lets them receive), so they
+    /// never match traffic of the host or of other containers.
+    fn add(&mut self, row: &SocketRow, presumed: &Presumed, ns_addrs: Option<&[IpAddr]>) {
         let key = FlowKey::new(row.proto, row.local, row.remote);
         let bound = if row.listening {
             &mut self.listeners
-        } else if row.remote.port() == 0 && row.proto == Proto::Udp {
+        } else if row.unconnected() {
             &mut self.bound_udp
         } else {
             if row.remote.port() != 0 {
@@ -152,14 +275,19 @@ impl Index {
             }
             return;
         };
-        match (ns_addrs, key.local.ip()) {
-            (Some(addrs), ip) if ip.is_unspecified() => {
-                // 0.0.0.0 receives IPv4; :: receives both (dual-stack).
-                for &addr in addrs.iter().filter(|a| ip == V6_ANY || a.is_ipv4()) {
-                    bound.push((SocketAddr::new(addr, key.local.port()), row.inode));
+        let v6only = presumed.v6only(row);
+        match ns_addrs {
+            Some(addrs) if key.local.ip().is_unspecified() => {
+                for &addr in addrs {
+                    let at = SocketAddr::new(addr, key.local.port());
+                    if let Some(rank) =
+                        candidates(at, true).position(|c| c.bound == key.local && c.admits(v6only))
+                    {
+                        bound.push(Bound::new(at, rank, v6only, row.inode));
+                    }
                 }
             }
-            _ => bound.push((key.local, row.inode)),
+            _ => bound.push(Bound::new(key.local, 0, v6only, row.inode)),
         }
     }
 
@@ -200,16 +328,18 @@ impl SocketTable {
             connected: HashMap::with_capacity(connected.count()),
             ..Index::default()
         };
+        let presumed = Presumed::of(&scan.sockets);
         for row in &scan.sockets {
-            index.add(row, None);
+            index.add(row, &presumed, None);
         }
         let mut all_addrs = scan.local_addrs.clone();
         for ns in &scan.namespaces {
             all_addrs.extend(ns.addrs.iter().copied());
+            let presumed = Presumed::of(&ns.sockets);
             for row in &ns.sockets {
                 // A namespace's loopback traffic never crosses the host's interfaces.
                 if !row.local.ip().is_loopback() {
-                    index.add(row, Some(&ns.addrs));
+                    index.add(row, &presumed, Some(&ns.addrs));
                 }
             }
         }
@@ -256,27 +386,21 @@ impl SocketTable {
         if flow.proto != Proto::Tcp {
             return None;
         }
-        self.wildcards(flow.local)
-            .iter()
-            .flatten()
-            .find(|&&addr| bound_at(&self.listeners, addr).next().is_some())
-            .map(|&addr| self.owner_of(bound_at(&self.listeners, addr), MatchQuality::Listener))
+        let inodes = receivers(&self.listeners, flow.local, self.is_own(flow.local))?;
+        Some(self.owner_of(inodes, MatchQuality::Listener))
     }
 
-    /// Finds the process that owns `flow`: the exact 4-tuple first, then, for UDP,
-    /// an unconnected socket bound to the local address, then to the wildcard address.
+    /// Finds the process that owns `flow`: the exact 4-tuple first, then, for UDP, an
+    /// unconnected socket that receives on its local address (the wildcard rule in
+    /// [`candidates`]: bound to the address, else to the wildcard of the flow's family,
+    /// else, for IPv4, to a dual-stack `[::]`).
     pub fn lookup(&self, flow: &FlowKey) -> Lookup {
         if let Some(&inode) = self.connected.get(flow) {
             return self.owner_of([inode], MatchQuality::Exact);
         }
         if flow.proto == Proto::Udp {
-            if let Some(&addr) = self
-                .wildcards(flow.local)
-                .iter()
-                .flatten()
-                .find(|&&addr| bound_at(&self.bound_udp, addr).next().is_some())
-            {
-                return self.owner_of(bound_at(&self.bound_udp, addr), MatchQuality::BoundUdp);
+            if let Some(inodes) = receivers(&self.bound_udp, flow.local, self.is_own(flow.local)) {
+                return self.owner_of(inodes, MatchQuality::BoundUdp);
             }
         }
         Lookup::Unowned(Unattributed::NoSocket)
@@ -317,17 +441,10 @@ impl SocketTable {
         }
     }
 
-    /// The addresses a socket receiving on `local` may be bound to: the exact address,
-    /// then (in netflow's own namespace) the IPv4 and IPv6 wildcards, since a `[::]`
-    /// socket also receives IPv4.
-    fn wildcards(&self, local: SocketAddr) -> [Option<SocketAddr>; 3] {
-        let port = local.port();
-        let own = self.own.contains(local.ip());
-        [
-            Some(local),
-            own.then_some(SocketAddr::new(V4_ANY, port)),
-            own.then_some(SocketAddr::new(V6_ANY, port)),
-        ]
+    /// Whether `local` is an address of netflow's own namespace, where wildcard sockets
+    /// are listed as bound (other namespaces' are listed under their addresses).
+    fn is_own(&self, local: SocketAddr) -> bool {
+        self.own.contains(local.ip())
     }
 
     /// The parent all `pids` share, if netflow read it. Never init (pid 1): unrelated
@@ -373,6 +490,7 @@ mod tests {
             remote: remote.parse().unwrap(),
             inode,
             listening: false,
+            v6only: V6Only::Unknown,
         }
     }
 
@@ -451,6 +569,109 @@ mod tests {
         );
         let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:9999", "10.0.0.9:3333"));
         assert_eq!(owner_pid(got).0, 300);
+    }
+
+    fn v6only(mut r: SocketRow, flag: V6Only) -> SocketRow {
+        r.v6only = flag;
+        r
+    }
+
+    /// pid 10 holds UDP 0.0.0.0:53 and pid 20 [::]:53 with IPV6_V6ONLY, as sock_diag
+    /// reports them (issue #15 item 5).
+    fn ipv4_and_v6only_twins() -> SocketTable {
+        table(
+            vec![
+                v6only(row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 1), V6Only::No),
+                v6only(row(Proto::Udp, "[::]:53", "[::]:0", 2), V6Only::Yes),
+            ],
+            vec![(10, 1), (20, 2)],
+            vec![proc_info(10, 1, "dns4"), proc_info(20, 1, "dns6")],
+        )
+    }
+
+    #[test]
+    fn ipv6_traffic_never_matches_an_ipv4_wildcard() {
+        let t = ipv4_and_v6only_twins();
+        let got = t.lookup(&flow(Proto::Udp, "[fd00::1]:53", "[fd00::9]:3333"));
+        assert_eq!(owner_pid(got), (20, MatchQuality::BoundUdp));
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.9:3333"));
+        assert_eq!(owner_pid(got), (10, MatchQuality::BoundUdp));
+    }
+
+    #[test]
+    fn ipv6_traffic_to_a_port_only_0_0_0_0_holds_has_no_socket() {
+        let t = table(
+            vec![row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 1)],
+            vec![(10, 1)],
+            vec![proc_info(10, 1, "dns4")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "[fd00::1]:53", "[fd00::9]:3333"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
+    }
+
+    #[test]
+    fn ipv4_traffic_never_matches_a_v6only_wildcard() {
+        let t = table(
+            vec![v6only(row(Proto::Udp, "[::]:53", "[::]:0", 2), V6Only::Yes)],
+            vec![(20, 2)],
+            vec![proc_info(20, 1, "dns6")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.9:3333"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
+        let got = t.lookup(&flow(Proto::Udp, "[fd00::1]:53", "[fd00::9]:3333"));
+        assert_eq!(owner_pid(got).0, 20);
+    }
+
+    #[test]
+    fn a_known_dual_stack_wildcard_receives_ipv4_even_beside_an_ipv4_socket() {
+        // A pair the kernel allows when both set SO_REUSEADDR: 127.0.0.1 goes to the
+        // socket bound there, any other IPv4 address to the dual-stack [::].
+        let t = table(
+            vec![
+                v6only(row(Proto::Udp, "127.0.0.1:53", "0.0.0.0:0", 1), V6Only::No),
+                v6only(row(Proto::Udp, "[::]:53", "[::]:0", 2), V6Only::No),
+            ],
+            vec![(10, 1), (20, 2)],
+            vec![proc_info(10, 1, "lo4"), proc_info(20, 1, "dual")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.9:3333"));
+        assert_eq!(owner_pid(got).0, 20);
+        let got = t.lookup(&flow(Proto::Udp, "127.0.0.1:53", "127.0.0.1:3333"));
+        assert_eq!(owner_pid(got).0, 10);
+    }
+
+    #[test]
+    fn without_the_flag_a_wildcard_beside_an_ipv4_twin_is_presumed_v6only() {
+        // /proc/net text rows: V6Only::Unknown.
+        let t = table(
+            vec![
+                row(Proto::Udp, "127.0.0.1:53", "0.0.0.0:0", 1),
+                row(Proto::Udp, "[::]:53", "[::]:0", 2),
+                row(Proto::Udp, "[::]:54", "[::]:0", 3),
+            ],
+            vec![(10, 1), (20, 2), (20, 3)],
+            vec![proc_info(10, 1, "lo4"), proc_info(20, 1, "dns6")],
+        );
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:53", "10.0.0.9:3333"));
+        assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
+        let got = t.lookup(&flow(Proto::Udp, "10.0.0.1:54", "10.0.0.9:3333"));
+        assert_eq!(owner_pid(got).0, 20, "a lone [::] is dual-stack");
+    }
+
+    #[test]
+    fn a_v6only_listener_is_no_fallback_for_ipv4() {
+        let mut listen = v6only(row(Proto::Tcp, "[::]:8080", "[::]:0", 3), V6Only::Yes);
+        listen.listening = true;
+        let t = table(
+            vec![listen],
+            vec![(90, 3)],
+            vec![proc_info(90, 1, "server")],
+        );
+        assert!(t
+            .listener_of(&flow(Proto::Tcp, "10.0.0.1:8080", "10.0.0.2:40000"))
+            .is_none());
+        let got = t.listener_of(&flow(Proto::Tcp, "[fd00::1]:8080", "[fd00::2]:40000"));
+        assert_eq!(owner_pid(got.unwrap()), (90, MatchQuality::Listener));
     }
 
     #[test]
@@ -600,6 +821,40 @@ mod tests {
         // Nor does the container's loopback traffic, which the host never sees.
         let got = t.lookup(&flow(Proto::Tcp, "127.0.0.1:9000", "127.0.0.1:9001"));
         assert_eq!(got, Lookup::Unowned(Unattributed::NoSocket));
+    }
+
+    /// A container (172.17.0.2, fd17::2) whose pid 900 holds 0.0.0.0:53 and pid 901
+    /// [::]:53 with the given flag.
+    fn container_with_twins(flag: V6Only) -> SocketTable {
+        SocketTable::build(
+            1,
+            ScanResult {
+                local_addrs: vec!["10.0.0.1".parse().unwrap()],
+                fds: vec![(900, 20), (901, 21)],
+                processes: vec![proc_info(900, 1, "dns4"), proc_info(901, 1, "dns6")],
+                namespaces: vec![NamespaceScan {
+                    id: 4026532000,
+                    addrs: vec!["172.17.0.2".parse().unwrap(), "fd17::2".parse().unwrap()],
+                    sockets: vec![
+                        row(Proto::Udp, "0.0.0.0:53", "0.0.0.0:0", 20),
+                        v6only(row(Proto::Udp, "[::]:53", "[::]:0", 21), flag),
+                    ],
+                }],
+                ..ScanResult::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_containers_wildcards_follow_the_same_rule_under_its_addresses() {
+        for flag in [V6Only::Yes, V6Only::No, V6Only::Unknown] {
+            let t = container_with_twins(flag);
+            // IPv4 goes to 0.0.0.0 (the more specific for IPv4), never shared with [::].
+            let got = t.lookup(&flow(Proto::Udp, "172.17.0.2:53", "10.0.0.5:3000"));
+            assert_eq!(owner_pid(got), (900, MatchQuality::BoundUdp), "{flag:?}");
+            let got = t.lookup(&flow(Proto::Udp, "[fd17::2]:53", "[fd17::5]:3000"));
+            assert_eq!(owner_pid(got), (901, MatchQuality::BoundUdp), "{flag:?}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::cgroup::MemoryGauge;
 use super::fds::{FdLimits, FdMemo, FdWalk};
 use super::sockdiag;
 use super::users::Users;
-use crate::attrib::{NamespaceScan, ScanResult, Skipped, SocketRow};
+use crate::attrib::{NamespaceScan, ScanResult, Skipped, SocketRow, V6Only};
 use crate::model::{ProcessInfo, ProcessKey, Proto, Timestamp};
 
 /// Scans a /proc tree, remembering process details between scans so a long-lived
@@ -393,6 +393,8 @@ impl ProcScanner {
                 remote: e.remote_address,
                 inode: e.inode,
                 listening: e.state == TcpState::Listen,
+                // The text tables have no IPV6_V6ONLY column: the socket table presumes it.
+                v6only: V6Only::Unknown,
             }));
         }
         for file in ["udp", "udp6"] {
@@ -410,6 +412,7 @@ impl ProcScanner {
                 remote: e.remote_address,
                 inode: e.inode,
                 listening: false,
+                v6only: V6Only::Unknown,
             }));
         }
         (rows, skipped)

@@ -1,6 +1,7 @@
 //! This network namespace's TCP and UDP sockets from the kernel's NETLINK_SOCK_DIAG
 //! dump: the rows of /proc/net/{tcp,tcp6,udp,udp6} (tuple, state, inode) without the
-//! fixed ~10 ms the kernel spends formatting /proc/net/tcp even for an empty table.
+//! fixed ~10 ms the kernel spends formatting /proc/net/tcp even for an empty table,
+//! and with what the text tables lack: each unconnected IPv6 socket's IPV6_V6ONLY.
 //! The caller falls back to /proc/net when a dump fails (a kernel without `udp_diag`,
 //! or netlink forbidden).
 
@@ -12,12 +13,15 @@ use netlink_packet_core::{
 use netlink_packet_sock_diag::constants::{
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, TCP_LISTEN,
 };
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::inet::nlas::Nla;
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
+};
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket, SocketAddr};
 
-use crate::attrib::SocketRow;
+use crate::attrib::{SocketRow, V6Only};
 use crate::model::Proto;
 
 /// Large enough for a dump's datagrams (the kernel fills up to ~32 KiB each).
@@ -106,6 +110,7 @@ fn dump(
                         ),
                         inode: u64::from(r.header.inode),
                         listening: proto == Proto::Tcp && r.header.state == TCP_LISTEN,
+                        v6only: v6only(family, &r),
                     });
                 }
                 NetlinkPayload::Done(_) => return Ok(()),
@@ -118,6 +123,23 @@ fn dump(
             offset += length;
         }
     }
+}
+
+/// IPV6_V6ONLY from INET_DIAG_SKV6ONLY. The kernel sends it unasked, for IPv6 sockets
+/// in LISTEN or CLOSE state (an unconnected UDP socket is in CLOSE), the only ones
+/// found by a wildcard (`inet_diag_msg_attrs_fill` in net/ipv4/inet_diag.c): no
+/// extension bit requests it. An IPv4 socket is never V6ONLY.
+fn v6only(family: u8, r: &InetResponse) -> V6Only {
+    if family == AF_INET {
+        return V6Only::No;
+    }
+    r.nlas
+        .iter()
+        .find_map(|nla| match nla {
+            Nla::SkV6Only(v6only) => Some(V6Only::from(*v6only)),
+            _ => None,
+        })
+        .unwrap_or(V6Only::Unknown)
 }
 
 #[cfg(test)]
@@ -160,6 +182,31 @@ mod tests {
         let u = find(inode_of(udp.as_raw_fd())).expect("udp row");
         assert_eq!((u.proto, u.local), (Proto::Udp, udp.local_addr().unwrap()));
         assert_eq!(u.remote.port(), 0);
+    }
+
+    /// A UDP socket on [::] with IPV6_V6ONLY set to `v6only` before it binds (a socket
+    /// bound to a specific IPv6 address is made V6ONLY by the bind itself).
+    fn udp6(v6only: bool) -> UdpSocket {
+        use rustix::net::{bind, socket, sockopt, AddressFamily, SocketType};
+        let fd = socket(AddressFamily::INET6, SocketType::DGRAM, None).unwrap();
+        sockopt::set_ipv6_v6only(&fd, v6only).unwrap();
+        bind(&fd, &"[::]:0".parse::<std::net::SocketAddr>().unwrap()).unwrap();
+        UdpSocket::from(fd)
+    }
+
+    #[test]
+    fn the_dump_says_which_ipv6_sockets_refuse_ipv4() {
+        let only = udp6(true);
+        let dual = udp6(false);
+        let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (rows, _) = socket_rows(usize::MAX).expect("sock_diag dump");
+        let flag = |s: &UdpSocket| {
+            let inode = inode_of(s.as_raw_fd());
+            rows.iter().find(|r| r.inode == inode).expect("row").v6only
+        };
+        assert_eq!(flag(&only), V6Only::Yes);
+        assert_eq!(flag(&dual), V6Only::No);
+        assert_eq!(flag(&v4), V6Only::No);
     }
 
     #[test]

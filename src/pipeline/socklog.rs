@@ -108,6 +108,7 @@ impl Namer {
             proto: r.proto,
             local: r.local,
             remote: r.remote,
+            v6only: r.v6only,
             netns: u64::from(r.netns),
             owner,
         }

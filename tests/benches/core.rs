@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, PacketBuilder, TransportSlice};
-use netflow::attrib::{ScanResult, SocketRow, SocketTable};
+use netflow::attrib::{ScanResult, SocketRow, SocketTable, V6Only};
 use netflow::engine::{Engine, EngineConfig};
 use netflow::model::{ProcessInfo, ProcessKey, Proto, Timestamp};
 use netflow::wire::{summarize, LinkType};
@@ -103,6 +103,7 @@ fn engine() -> Engine {
             .unwrap(),
             inode,
             listening: false,
+            v6only: V6Only::No,
         });
         scan.fds.push((1000 + (i % PROCESSES) as u32, inode));
     }

@@ -36,8 +36,9 @@
 //!       second for `seconds`: many long-lived small flows.
 //!   udp-flood <server-addr> <count> <size> [flows]
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
-//!   udp-sink <listen-addr> <seconds>
-//!       reads and discards datagrams until none arrives for `seconds`.
+//!   udp-sink <listen-addr> <seconds> [v6only]
+//!       reads and discards datagrams until none arrives for `seconds`; with `v6only`,
+//!       an IPv6 socket set IPV6_V6ONLY before it binds (it never receives IPv4).
 //!
 //! Each role prints `ready <local-addr>` once its socket is set up, and
 //! `done sent=<payload bytes> recv=<payload bytes> sent_packets=<n> recv_packets=<n>`
@@ -77,7 +78,7 @@ fn main() {
         "udp-chatter" => udp_chatter(addr(1), num(2), num(3)),
         "udp-storm-client" => udp_storm_client(addr(1), num(2), num(3), num(4)),
         "udp-flood" => udp_flood(addr(1), num(2), num(3), args.get(4).map_or(1, |_| num(4))),
-        "udp-sink" => udp_sink(addr(1), num(2)),
+        "udp-sink" => udp_sink(addr(1), num(2), args.get(3).is_some_and(|a| a == "v6only")),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
         "udp-client" => udp_client(addr(1), num(2), num(3)),
         _ => usage(),
@@ -362,8 +363,12 @@ fn udp_flood(server: SocketAddr, count: usize, size: usize, flows: usize) {
     linger(sockets);
 }
 
-fn udp_sink(listen: SocketAddr, quiet_secs: usize) {
-    let socket = UdpSocket::bind(listen).expect("bind");
+fn udp_sink(listen: SocketAddr, quiet_secs: usize, v6only: bool) {
+    let socket = if v6only {
+        bind_v6only(listen)
+    } else {
+        UdpSocket::bind(listen).expect("bind")
+    };
     socket
         .set_read_timeout(Some(Duration::from_secs(quiet_secs as u64)))
         .expect("timeout");
@@ -378,6 +383,16 @@ fn udp_sink(listen: SocketAddr, quiet_secs: usize) {
         "done sent=0 recv={recv} sent_packets=0 recv_packets={packets}"
     ));
     linger(socket);
+}
+
+/// A UDP socket bound to the IPv6 `listen` with IPV6_V6ONLY set first (the flag is
+/// fixed at bind, and std binds as it creates).
+fn bind_v6only(listen: SocketAddr) -> UdpSocket {
+    use rustix::net::{bind, socket, sockopt, AddressFamily, SocketType};
+    let fd = socket(AddressFamily::INET6, SocketType::DGRAM, None).expect("socket");
+    sockopt::set_ipv6_v6only(&fd, true).expect("IPV6_V6ONLY");
+    bind(&fd, &listen).expect("bind");
+    UdpSocket::from(fd)
 }
 
 fn write_bytes(stream: &mut TcpStream, mut left: usize) {

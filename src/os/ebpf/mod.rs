@@ -39,6 +39,8 @@ pub struct RawRecord {
     pub local: SocketAddr,
     /// Port 0 when the socket is not connected.
     pub remote: SocketAddr,
+    /// IPV6_V6ONLY: an IPv6 socket that never receives IPv4.
+    pub v6only: bool,
     /// The process's name (`comm` of its main thread).
     pub comm: String,
 }
@@ -84,6 +86,7 @@ impl RawRecord {
             proto,
             local: SocketAddr::new(ip(40, family)?, u16_at(28)),
             remote: SocketAddr::new(ip(56, family)?, u16_at(30)),
+            v6only: b[33] != 0,
             comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
         })
     }
@@ -233,9 +236,13 @@ mod tests {
         let mut s = [0u8; 16];
         s[0] = 0xfd;
         s[15] = 1;
-        let r = RawRecord::decode(&record(10, 17, &s, &[0; 16])).unwrap();
+        let mut b = record(10, 17, &s, &[0; 16]);
+        let r = RawRecord::decode(&b).unwrap();
         assert_eq!(r.proto, Proto::Udp);
         assert_eq!(r.local, "[fd00::1]:40000".parse().unwrap());
+        assert!(!r.v6only);
+        b[33] = 1;
+        assert!(RawRecord::decode(&b).unwrap().v6only);
     }
 
     #[test]

@@ -46,7 +46,8 @@ struct owner_record {
 	__u16 sport; /* host order */
 	__u16 dport; /* host order */
 	__u8 seen_by;
-	__u8 pad[7];
+	__u8 v6only; /* IPV6_V6ONLY: an IPv6 socket that never receives IPv4 */
+	__u8 pad[6];
 	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 daddr[16];
 	char comm[16];
@@ -139,6 +140,8 @@ static __always_inline int read_socket(struct sock *sk, struct owner_record *r)
 	} else {
 		BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		/* Fixed at bind, so the flag read now is the socket's for good. */
+		r->v6only = BPF_CORE_READ_BITFIELD_PROBED(sk, __sk_common.skc_ipv6only);
 	}
 	return 1;
 }
