@@ -268,6 +268,10 @@ fn sigquit_exits_at_once_and_leaves_nothing_behind() {
     run(&["kill", "-QUIT", &child.id().to_string()]);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(131), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        "netflow: quit (SIGQUIT); no report or capture file was written"
+    );
     assert_eq!(names(&dir.0), Vec::<String>::new());
 }
 
@@ -399,4 +403,90 @@ fn an_interface_that_vanishes_mid_capture_is_exit_1_with_the_report() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let warnings = report["warnings"].to_string();
     assert!(warnings.contains("eth0"), "{warnings}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_symlink_of_another_user_on_the_way_is_refused_and_roots_are_followed() {
+    let dir = Scratch::new("out-redirect");
+    let victim_dir = dir.0.join("victim");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let victim = victim_dir.join("report.json");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // Another user's own directory, with a link of theirs pointing at root's.
+    let alice = dir.0.join("alice");
+    std::fs::create_dir(&alice).unwrap();
+    std::os::unix::fs::symlink(&victim_dir, alice.join("reports")).unwrap();
+    run(&[
+        "chown",
+        "-h",
+        "65534:65534",
+        s(&alice),
+        s(&alice.join("reports")),
+    ]);
+    let through = alice.join("reports").join("report.json");
+    assert_refused(&["-o", s(&through)], "a symbolic link of uid 65534");
+    assert_refused(
+        &["-w", s(&alice.join("reports").join("c.pcap"))],
+        "a symbolic link of uid 65534",
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // A link of root's own is followed.
+    let mine = dir.0.join("mine");
+    std::os::unix::fs::symlink(&victim_dir, &mine).unwrap();
+    let out = snapshot(&["-o", s(&mine.join("new.json"))]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(victim_dir.join("new.json").exists());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_temporary_file_a_live_netflow_holds_is_not_swept() {
+    let dir = Scratch::new("out-locked");
+    let live = dir.0.join(".netflow-4194000-0.tmp");
+    std::fs::write(&live, "another netflow's capture, in another pid namespace").unwrap();
+    let held = std::fs::File::open(&live).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let out = snapshot(&["--format", "json", "-w", s(&dir.0.join("c.pcap"))]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(live.exists(), "a locked temporary is a live one");
+    drop(held);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_fifo_nobody_reads_gives_up_and_the_report_goes_to_stdout() {
+    let dir = Scratch::new("out-fifo-unread");
+    let fifo = dir.0.join("report.fifo");
+    run(&["mkfifo", s(&fifo)]);
+    let began = Instant::now();
+    let out = snapshot(&["--format", "json", "-o", s(&fifo)]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("a FIFO that nobody read"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert!(began.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_replaced_report_keeps_its_mode_and_dash_is_stdout() {
+    let dir = Scratch::new("out-mode");
+    let report = dir.0.join("report.json");
+    std::fs::write(&report, "{}").unwrap();
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = snapshot(&["-o", s(&report)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta = std::fs::metadata(&report).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600, "not widened to 0644");
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("schema_version"));
+    let out = snapshot(&["--format", "json", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let on_stdout: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(on_stdout["schema_version"], 1);
+    assert!(!Path::new("-").exists());
 }

@@ -181,11 +181,12 @@ pub enum SortArg {
 /// A capture duration: a human duration, or bare seconds as `timeout` and iftop take
 /// them; more than zero, at most [`MAX_DURATION`].
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bare_seconds = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let bare_seconds = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     let d = if bare_seconds {
-        s.parse()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("`{s}` is longer than the maximum of 7 days"))?
+        s.parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("`{s}` is not a number of seconds like 30 or 1.5"))?
     } else {
         humantime::parse_duration(s)
             .map_err(|e| format!("`{s}` is not a duration like 500ms, 30s, 5m or 1h ({e})"))?
@@ -288,6 +289,8 @@ mod tests {
     #[test]
     fn bare_numbers_are_seconds_as_in_timeout_and_iftop() {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("1.2.3").is_err());
         assert!(parse_duration("604801").is_err(), "over 7 days");
         assert!(parse_duration("99999999999999999999999").is_err());
     }

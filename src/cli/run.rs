@@ -85,7 +85,8 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
             EbpfArg::On => SocketLogMode::On,
             EbpfArg::Off => SocketLogMode::Off,
         },
-        report_file: args.output.clone(),
+        // `-o -` is standard output, as for most tools.
+        report_file: args.output.clone().filter(|p| p.as_os_str() != "-"),
         pcap_file: args.write.clone(),
         pcap_write_limit: args.write_limit,
         limits: Limits {

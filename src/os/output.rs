@@ -36,20 +36,31 @@ impl Place {
     /// Opens the directory of `path` and looks at what is at `path` today.
     pub fn of(path: &Path) -> Result<Place, Error> {
         let err = |e: io::Error| output_error(path, e);
+        let raw = path.as_os_str().as_bytes();
+        // `Path` drops a trailing `/` or `/.`, which would turn `file/.` into `file`.
+        if raw.ends_with(b"/")
+            || raw.ends_with(b"/.")
+            || raw.ends_with(b"/..")
+            || raw == b"."
+            || raw == b".."
+        {
+            return Err(err(io::Error::other("names a directory, not a file")));
+        }
         let name = match path.file_name() {
-            Some(n) if !path.as_os_str().as_bytes().ends_with(b"/") => n.to_owned(),
-            _ => return Err(err(io::Error::other("is a directory, not a file name"))),
+            Some(n) => n.to_owned(),
+            None => return Err(err(io::Error::other("names a directory, not a file"))),
         };
         let dir_path = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let dir = rfs::open(
-            dir_path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| err(e.into()))?;
+        let dir = open_dir_trusted(dir_path).map_err(|e| match e {
+            Walk::Io(e) => err(e),
+            Walk::Redirected { link, uid } => err(io::Error::other(format!(
+                "goes through `{}`, a symbolic link of uid {uid}, who could point it anywhere (name the real directory)",
+                link.display()
+            ))),
+        })?;
         let dir_stat = rfs::fstat(&dir).map_err(|e| err(e.into()))?;
         let existing = match rfs::statat(&dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => Some(stat),
@@ -146,6 +157,99 @@ fn output_error(path: &Path, source: io::Error) -> Error {
     }
 }
 
+/// Why a directory could not be opened.
+enum Walk {
+    Io(io::Error),
+    /// A symbolic link on the way belongs to someone else: it could send root's output
+    /// into any directory (`/tmp/alice/reports -> /root`).
+    Redirected {
+        link: PathBuf,
+        uid: u32,
+    },
+}
+
+impl From<Errno> for Walk {
+    fn from(e: Errno) -> Walk {
+        Walk::Io(e.into())
+    }
+}
+
+/// Symbolic links followed on the way to a directory, at most (as the kernel's 40).
+const MAX_LINKS: usize = 40;
+
+/// Opens a directory one component at a time, each relative to the last (so nothing
+/// can be swapped between steps), following only symbolic links that belong to root or
+/// to the invoking user. The kernel's `protected_symlinks` covers only sticky,
+/// world-writable directories; a link in a user's own directory would otherwise steer
+/// root anywhere.
+fn open_dir_trusted(dir: &Path) -> Result<OwnedFd, Walk> {
+    let uid = rustix::process::getuid().as_raw();
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut at = if dir.is_absolute() {
+        rfs::open("/", dir_flags, Mode::empty())?
+    } else {
+        rfs::open(".", dir_flags, Mode::empty())?
+    };
+    let mut walked = if dir.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        PathBuf::new()
+    };
+    let mut todo: Vec<OsString> = components(dir.as_os_str().as_bytes());
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        if part.is_empty() {
+            // An absolute link target: start again at the root.
+            at = rfs::open("/", dir_flags, Mode::empty())?;
+            walked = PathBuf::from("/");
+            continue;
+        }
+        let next = rfs::openat(
+            &at,
+            part.as_os_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let stat = rfs::fstat(&next)?;
+        walked.push(&part);
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => at = next,
+            FileType::Symlink => {
+                if stat.st_uid != 0 && stat.st_uid != uid {
+                    return Err(Walk::Redirected {
+                        link: walked,
+                        uid: stat.st_uid,
+                    });
+                }
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(Walk::Io(Errno::LOOP.into()));
+                }
+                let target = rfs::readlinkat(&next, "", Vec::new())?;
+                todo.extend(components(target.as_bytes()));
+                walked.pop();
+            }
+            _ => return Err(Walk::Io(Errno::NOTDIR.into())),
+        }
+    }
+    Ok(at)
+}
+
+/// A path's components, last first (a stack); an absolute path ends with an empty
+/// component that means "the root".
+fn components(path: &[u8]) -> Vec<OsString> {
+    let mut parts: Vec<OsString> = path
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty() && *p != b".")
+        .map(|p| OsStr::from_bytes(p).to_owned())
+        .collect();
+    if path.starts_with(b"/") {
+        parts.insert(0, OsString::new());
+    }
+    parts.reverse();
+    parts
+}
+
 /// Temporary names made by this process, so each is new.
 static TEMP_SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -197,15 +301,13 @@ impl NewFile {
             }
             Err(e) => return Err(output_error(&place.shown, e.into())),
         };
-        let abort = match (&temp_name, place.dir.try_clone()) {
-            (Some(name), Ok(dir)) => {
-                let name = name.clone();
-                Some(signals::on_abort(move || {
-                    let _ = rfs::unlinkat(&dir, name.as_os_str(), AtFlags::empty());
-                }))
-            }
-            _ => None,
-        };
+        let abort = temp_name
+            .as_ref()
+            .and_then(|name| removal_on_abort(&place.dir, name));
+        // Held until netflow exits: a later run's sweep removes only temporaries it can
+        // lock, so a live netflow's file (in another pid namespace, or on another host
+        // sharing an NFS directory) is never taken for a dead one's.
+        let _ = rfs::flock(&fd, rfs::FlockOperation::NonBlockingLockExclusive);
         let new = NewFile {
             file: File::from(fd),
             place,
@@ -237,6 +339,9 @@ impl NewFile {
             Some(temp) => temp,
             None => {
                 let temp = temp_name();
+                // Between the link and the rename the file has a name: an abrupt exit
+                // right then must not leave it.
+                self._abort = removal_on_abort(&self.place.dir, &temp);
                 link_unnamed(&self.file, &self.place.dir, &temp)?;
                 temp
             }
@@ -278,6 +383,15 @@ impl Drop for NewFile {
     }
 }
 
+/// Unlinks `name` in `dir` if netflow exits abruptly while the hook lives.
+fn removal_on_abort(dir: &OwnedFd, name: &OsStr) -> Option<AbortHook> {
+    let dir = dir.try_clone().ok()?;
+    let name = name.to_owned();
+    Some(signals::on_abort(move || {
+        let _ = rfs::unlinkat(&dir, name.as_os_str(), AtFlags::empty());
+    }))
+}
+
 /// Gives an O_TMPFILE file a name. AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the
 /// /proc/self/fd link works for anyone who opened the file.
 fn link_unnamed(file: &File, dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
@@ -300,7 +414,8 @@ fn temp_name() -> OsString {
 }
 
 /// Removes temporary files left in `dir` by netflow processes that are gone (killed
-/// before they could clean up): only regular files of ours, named as we name them.
+/// before they could clean up): only regular files of ours, named as we name them, that
+/// no live netflow holds locked.
 fn remove_stale(dir: &OwnedFd) {
     // `dir` is an O_PATH descriptor, which cannot list entries.
     let listable = rfs::openat(
@@ -315,17 +430,23 @@ fn remove_stale(dir: &OwnedFd) {
     let uid = rustix::process::geteuid().as_raw();
     for entry in entries.flatten() {
         let name = entry.file_name().to_bytes();
-        let Some(pid) = stale_pid(name) else {
-            continue;
-        };
-        if netflow_is_running(pid) {
+        if stale_pid(name).is_none() {
             continue;
         }
         let name = OsStr::from_bytes(name);
-        let ours = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|s| {
+        let Ok(fd) = rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let ours = rfs::fstat(&fd).is_ok_and(|s| {
             s.st_uid == uid && FileType::from_raw_mode(s.st_mode) == FileType::RegularFile
         });
-        if ours {
+        let abandoned = rfs::flock(&fd, rfs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        if ours && abandoned {
             let _ = rfs::unlinkat(dir, name, AtFlags::empty());
         }
     }
@@ -338,23 +459,6 @@ fn stale_pid(name: &[u8]) -> Option<u32> {
     let (pid, seq) = std::str::from_utf8(rest).ok()?.split_once('-')?;
     seq.parse::<u32>().ok()?;
     pid.parse().ok()
-}
-
-fn netflow_is_running(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    rfs::open(
-        format!("/proc/{pid}/comm").as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map(|fd| {
-        let mut comm = [0u8; 16];
-        let n = rustix::io::read(&fd, &mut comm).unwrap_or(0);
-        comm[..n].starts_with(b"netflow")
-    })
-    .unwrap_or(false)
 }
 
 /// Where the report goes with `-o`.
@@ -405,7 +509,24 @@ impl ReportTarget {
                 })
             }
             Some(FileType::Fifo) => Ok(ReportTarget::Fifo(place)),
-            _ => Ok(ReportTarget::Replace(NewFile::create(place, REPORT_MODE)?)),
+            _ => {
+                // A report replacing one keeps its mode and owner: a 0600 report (full
+                // command lines, on a host with hidepid) must not become world-readable.
+                let kept = place
+                    .existing
+                    .as_ref()
+                    .map(|s| (s.st_mode & 0o7777, s.st_uid, s.st_gid));
+                let new = NewFile::create(place, kept.map_or(REPORT_MODE, |(mode, ..)| mode))?;
+                if let Some((_, uid, gid)) = kept {
+                    // Best effort: only root may give a file away.
+                    let _ = rfs::fchown(
+                        new.file(),
+                        Some(rustix::process::Uid::from_raw(uid)),
+                        Some(rustix::process::Gid::from_raw(gid)),
+                    );
+                }
+                Ok(ReportTarget::Replace(new))
+            }
         }
     }
 
@@ -416,13 +537,8 @@ impl ReportTarget {
                 file.write_all(bytes).map_err(|e| output_error(&path, e))
             }
             ReportTarget::Fifo(place) => {
-                let fd = rfs::openat(
-                    &place.dir,
-                    place.name.as_os_str(),
-                    OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| output_error(&place.shown, e.into()))?;
+                let fd =
+                    open_fifo_reader_waits(&place).map_err(|e| output_error(&place.shown, e))?;
                 let mut file = File::from(fd);
                 if !is_kind(&file, FileType::Fifo) {
                     return Err(place.refuse("is no longer a FIFO".into()));
@@ -436,6 +552,35 @@ impl ReportTarget {
                 file.write_all(bytes).map_err(|e| output_error(&path, e))?;
                 new.commit().map_err(|e| output_error(&path, e))
             }
+        }
+    }
+}
+
+/// How long a finished report waits for a FIFO's reader to appear.
+const FIFO_READER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens a FIFO for writing once it has a reader, waiting at most
+/// [`FIFO_READER_WAIT`]: a plain open would block forever on a FIFO nobody reads.
+fn open_fifo_reader_waits(place: &Place) -> io::Result<OwnedFd> {
+    let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let deadline = std::time::Instant::now() + FIFO_READER_WAIT;
+    loop {
+        match rfs::openat(&place.dir, place.name.as_os_str(), flags, Mode::empty()) {
+            Ok(fd) => {
+                // A reader is there: from now on, writes may wait for it.
+                rfs::fcntl_setfl(&fd, OFlags::WRONLY)?;
+                return Ok(fd);
+            }
+            Err(Errno::NXIO) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(Errno::NXIO) => {
+                return Err(io::Error::other(format!(
+                    "a FIFO that nobody read for {} s",
+                    FIFO_READER_WAIT.as_secs()
+                )))
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -146,7 +146,7 @@ fn write_all(
     };
     let mut disk = Disk::new(file);
     let mut writer = PcapWriter::with_header(disk.sink(), header)
-        .map_err(|e| disk.fail(e.to_string()))
+        .map_err(|e| disk.fail(pcap_file_message(&e)))
         .ok();
     let mut over_limit = 0;
     let limit = limit.unwrap_or(u64::MAX);
@@ -175,7 +175,7 @@ fn write_all(
                 match w.write_packet(&packet) {
                     Ok(_) => disk.packet_written(record),
                     Err(e) => {
-                        disk.fail(e.to_string());
+                        disk.fail(pcap_file_message(&e));
                         writer = None;
                     }
                 }
@@ -187,6 +187,15 @@ fn write_all(
         let _ = disk.flush().and_then(|()| disk.sync());
     }
     disk.finish(over_limit)
+}
+
+/// pcap-file says "Error reading bytes" for every I/O error, writes included; the
+/// cause (a full disk) is in its source.
+pub fn pcap_file_message(e: &pcap_file::PcapError) -> String {
+    match e {
+        pcap_file::PcapError::IoError(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// A pcap record's own header: seconds, fraction, captured and original lengths.

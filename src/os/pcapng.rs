@@ -17,6 +17,7 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::PcapNgWriter;
 
 use crate::model::Timestamp;
+use crate::os::pcap_out::pcap_file_message;
 
 /// pcap-file stamps enhanced packet blocks in nanoseconds: the interface must say so
 /// (if_tsresol = 9), or readers assume microseconds and show wrong times.
@@ -32,15 +33,15 @@ pub fn convert(
     let input = classic;
     let mut reader = PcapReader::new(BufReader::new(input)).map_err(|e| e.to_string())?;
     let header = reader.header();
-    let mut writer =
-        PcapNgWriter::new(BufWriter::with_capacity(1 << 20, out)).map_err(|e| e.to_string())?;
+    let mut writer = PcapNgWriter::new(BufWriter::with_capacity(1 << 20, out))
+        .map_err(|e| pcap_file_message(&e))?;
     writer
         .write_pcapng_block(InterfaceDescriptionBlock {
             linktype: header.datalink,
             snaplen: header.snaplen,
             options: vec![InterfaceDescriptionOption::IfTsResol(NANOSECONDS)],
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| pcap_file_message(&e))?;
     let mut written = 0;
     // Raw records: pcap-file's checked reader refuses a frame whose length on the wire
     // exceeds the snap length, which a truncated capture is made of.
@@ -56,7 +57,7 @@ pub fn convert(
                 data: Cow::Borrowed(&packet.data),
                 options: vec![EnhancedPacketOption::Comment(Cow::Owned(note))],
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| pcap_file_message(&e))?;
         written += 1;
     }
     let mut buffered = writer.into_inner();

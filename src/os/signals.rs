@@ -35,22 +35,23 @@ pub fn install(stop: Arc<AtomicBool>) -> std::io::Result<()> {
             for signal in signals.forever() {
                 let insisted = stop.swap(true, Ordering::SeqCst);
                 if signal == SIGQUIT {
-                    abort(EXIT_QUIT);
+                    abort(EXIT_QUIT, "quit (SIGQUIT)");
                 }
                 if insisted {
-                    abort(EXIT_INSISTED);
+                    abort(EXIT_INSISTED, "stopped by a second signal while finishing");
                 }
             }
         })?;
     Ok(())
 }
 
-/// Runs every registered cleanup, then exits with `status`.
-fn abort(status: i32) -> ! {
+/// Runs every registered cleanup, says why in one line, then exits with `status`.
+fn abort(status: i32, why: &str) -> ! {
     let cleanups = std::mem::take(&mut *CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()));
     for (_, cleanup) in cleanups {
         cleanup();
     }
+    eprintln!("netflow: {why}; no report or capture file was written");
     std::process::exit(status)
 }
 
