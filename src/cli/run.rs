@@ -10,7 +10,7 @@ use super::args::{
 use crate::error::Error;
 use crate::os::cgroup::Limits;
 use crate::os::interfaces;
-use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode};
+use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode, Sources};
 use crate::render::{self, Format};
 use crate::report::{Ranking, SortKey};
 
@@ -94,6 +94,7 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
             memory_bytes: args.mem_limit,
         },
         handle_signals: true,
+        sources: Sources::Live,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The thin impure layer: the only code that touches pcap, /proc, files and signals.
 //!
-//! Owns opening capture handles, reading socket and fd tables, writing pcap and report
-//! files, and turning signals into a stop flag.
+//! Owns opening capture handles (or capture files, for a replay), reading socket and fd
+//! tables, writing pcap and report files, and turning signals into a stop flag.
 //! Does not decide attribution or format reports: it hands plain data to the core.
 #![allow(
     clippy::disallowed_methods,
@@ -19,6 +19,7 @@ pub mod pcap_out;
 pub mod pcapng;
 pub mod privileges;
 pub mod procfs;
+pub mod replay;
 pub mod signals;
 pub mod sockdiag;
 pub mod users;

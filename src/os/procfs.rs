@@ -434,6 +434,12 @@ impl ProcScanner {
     }
 }
 
+/// The addresses of the network namespace whose /proc tree is at `root`, loopback
+/// aside (it is always local): how a replay learns a fixture host's addresses.
+pub fn namespace_addresses(root: &Path) -> Vec<IpAddr> {
+    namespace_addrs(&root.join("net"))
+}
+
 /// netflow's own network namespace (inode number; 0 if unreadable).
 pub fn own_netns() -> u64 {
     ns_inode(Path::new("/proc/self")).unwrap_or(0)

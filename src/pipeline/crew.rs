@@ -6,32 +6,39 @@
 //! and record; (4) the rescan thread ends, and the engine drains the queue and ends;
 //! (5) the pcap writer ends (its taps went with the capture threads); (6) the pcap file
 //! is named, converted to pcapng when asked.
+//!
+//! A replay runs the same threads over files. Its scans are the crew's own, at fixed
+//! points: one queued before any capture thread starts, the final one queued at step
+//! (3) after every packet; its capture threads wait for room in the queue rather than
+//! drop; and its times come from its fixed start and its files, never the clock.
 
-use std::path::Path;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::intake::{self, CaptureTally, Intake};
+use super::intake::{self, CaptureTally, Intake, WhenFull};
 use super::rescan::{self, Control};
 use super::socklog::{self, SocketLogTally};
+use super::source::{Capture, Facts, Ran, ReplayEnd, Scanning};
 use super::{
     finish_pcap, merge_tally, pcap_warnings, run_engine, spawn, stop_capture, thread_error,
     timestamp, Event, Outcome, PcapTarget, Prepared, Progress, SnapshotConfig, TICK,
 };
+use crate::attrib::SocketTable;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
-use crate::os::capture::{KernelStats, OpenCapture, Stopper};
-use crate::os::interfaces::{self, LinkCounters};
+use crate::os::capture::{KernelStats, Stopper};
+use crate::os::interfaces::LinkCounters;
 use crate::os::pcap_out::{self, FrameTap, WriterOutcome};
-use crate::os::procfs::{self, ProcScanner};
+use crate::os::procfs::ProcScanner;
 use crate::report::{CaptureFacts, Dropped, InterfaceStats, Report, SocketLogStatus};
 use crate::wire::LinkType;
 
-type CaptureResult = (CaptureTally, KernelStats, Option<String>);
+type CaptureResult = (CaptureTally, Ran);
 /// One tap per capture thread (none without a pcap file) and the writer's thread.
 type Writer = (Vec<Option<FrameTap>>, Option<JoinHandle<WriterOutcome>>);
 
@@ -40,11 +47,11 @@ pub(super) struct Crew {
     config: SnapshotConfig,
     interfaces: Vec<String>,
     link: LinkType,
-    start_wall: SystemTime,
+    facts: Facts,
+    start: Timestamp,
     began: Instant,
     engine: Option<JoinHandle<Engine>>,
-    rescan: Option<JoinHandle<()>>,
-    control: Option<SyncSender<Control>>,
+    scans: Scans,
     pcap: Option<PcapTarget>,
     writer: Option<JoinHandle<WriterOutcome>>,
     capture_stop: Arc<AtomicBool>,
@@ -68,6 +75,8 @@ struct Stopped {
     interface_stats: Vec<InterfaceStats>,
     writer: Option<WriterOutcome>,
     complete: bool,
+    /// Where a replay ended, on its clock.
+    replay_end: Option<ReplayEnd>,
 }
 
 impl Crew {
@@ -80,34 +89,43 @@ impl Crew {
             self_limits,
             probe,
             warnings,
+            host,
         } = prepared;
-        let interfaces: Vec<String> = captures.iter().map(|c| c.iface.clone()).collect();
-        let link = captures[0].link;
-        let (start_wall, began) = (SystemTime::now(), Instant::now());
-        let start = timestamp(start_wall);
+        let interfaces: Vec<String> = captures.iter().map(|c| c.iface().to_string()).collect();
+        let link = captures[0].link();
+        let (scanning, facts) = host.start();
+        let began = Instant::now();
+        let start = timestamp(facts.start());
 
         let Core {
             events: events_tx,
             engine: engine_thread,
-            rescan: rescan_thread,
-            control: control_tx,
-        } = start_core(&config, start)?;
+            scans,
+        } = start_core(&config, start, scanning, &facts)?;
 
         let pcap = config.pcap.take();
         let (taps, writer) = start_writer(&pcap, link, &config, captures.len())?;
         let capture_stop = Arc::new(AtomicBool::new(false));
-        let stoppers: Vec<Stopper> = captures.iter_mut().map(OpenCapture::stopper).collect();
-        let counters_before = interfaces.iter().map(|i| interfaces::counters(i)).collect();
+        let stoppers: Vec<Stopper> = captures.iter_mut().filter_map(Capture::stopper).collect();
+        let counters_before = interfaces.iter().map(|i| facts.counters(i)).collect();
         let progress: Vec<Arc<AtomicU64>> = (0..captures.len())
             .map(|_| Arc::new(AtomicU64::new(0)))
             .collect();
+        // A file can wait for the engine; a live ring cannot (see `WhenFull`).
+        let when_full = if facts.is_replay() {
+            WhenFull::Wait
+        } else {
+            WhenFull::Drop
+        };
+        let until = start.plus(config.duration);
         let capture_threads = captures
             .into_iter()
             .zip(taps)
             .zip(&progress)
             .map(|((cap, tap), counter)| {
-                let intake = Intake::new(cap.link, start, events_tx.clone(), tap, counter.clone());
-                spawn_capture(cap, intake, capture_stop.clone())
+                let tx = events_tx.clone();
+                let intake = Intake::new(cap.link(), start, tx, when_full, tap, counter.clone());
+                spawn_capture(cap, intake, capture_stop.clone(), until)
             })
             .collect::<Result<Vec<_>, _>>()
             .inspect_err(|_| stop_capture(&capture_stop, &stoppers))?;
@@ -129,11 +147,11 @@ impl Crew {
             config,
             interfaces,
             link,
-            start_wall,
+            facts,
+            start,
             began,
             engine: Some(engine_thread),
-            rescan: Some(rescan_thread),
-            control: Some(control_tx),
+            scans,
             pcap,
             writer,
             capture_stop,
@@ -149,23 +167,30 @@ impl Crew {
         })
     }
 
-    /// Waits for the end: the duration, the stop flag, or every interface failed.
+    /// Waits for the end: the duration, the stop flag, or every interface failed; a
+    /// replay, for every file read (its progress counts wall time while reading).
     pub(super) fn wait(
         &self,
         stop: &AtomicBool,
         mut on_progress: impl FnMut(Progress),
     ) -> &'static str {
         let total = self.config.duration;
+        let replay = self.facts.is_replay();
         loop {
             let elapsed = self.began.elapsed();
             if stop.load(Ordering::Relaxed) {
                 return "signal";
             }
-            if elapsed >= total {
+            let all_ended = self.captures.iter().all(|t| t.is_finished());
+            if replay {
+                if all_ended {
+                    // `finish` says `duration` instead if a file reached the window's end.
+                    return "end_of_input";
+                }
+            } else if elapsed >= total {
                 return "duration";
-            }
-            // Every interface failed (vanished, went down): nothing is left to capture.
-            if self.captures.iter().all(|t| t.is_finished()) {
+            } else if all_ended {
+                // Every interface failed (vanished, went down): nothing is left to capture.
                 return "interfaces_failed";
             }
             on_progress(Progress {
@@ -177,13 +202,18 @@ impl Crew {
                     .map(|c| c.load(Ordering::Relaxed))
                     .sum(),
             });
-            thread::sleep(TICK.min(total - elapsed));
+            // Live, the capture has not yet run its duration (checked above).
+            thread::sleep(if replay {
+                REPLAY_TICK
+            } else {
+                TICK.min(total - elapsed)
+            });
         }
     }
 
     /// Stops everything in the order the module documents and builds the report.
     pub(super) fn finish(mut self, stopped_by: &'static str) -> Outcome {
-        let duration = self.began.elapsed();
+        let elapsed = self.began.elapsed();
         let stopped = self.stop();
         let Stopped {
             engine,
@@ -192,13 +222,19 @@ impl Crew {
             interface_stats,
             writer,
             mut complete,
+            replay_end,
         } = stopped;
+        // A replay's times are its own: from its fixed start to where its files ended.
+        let (duration, stopped_by) = match replay_end {
+            None => (elapsed, stopped_by),
+            Some(end) => (end.at.since(self.start), end.stopped_by(stopped_by)),
+        };
         if let Some(outcome) = &writer {
             complete &= outcome.error.is_none();
             self.warnings
                 .extend(pcap_warnings(outcome, tally.pcap_dropped));
         }
-        let finished = engine.finish(|key| procfs::is_running(Path::new("/proc"), key));
+        let finished = engine.finish(|key| self.facts.is_running(key));
         if let Some(target) = self.pcap.take() {
             let link = self.link;
             let annotate = |ts, frame: &[u8], len| {
@@ -211,9 +247,9 @@ impl Crew {
                 self.warnings.push(problem);
             }
         }
-        let start_wall = self.start_wall;
+        let start_wall = self.facts.start();
         let facts = CaptureFacts {
-            host: super::hostname(),
+            host: self.facts.hostname(),
             start_time: humantime::format_rfc3339_seconds(start_wall).to_string(),
             start_unix_seconds: start_wall
                 .duration_since(UNIX_EPOCH)
@@ -247,24 +283,26 @@ impl Crew {
         let mut kernel = KernelStats::default();
         let mut interface_stats = Vec::with_capacity(self.interfaces.len());
         let mut complete = true;
+        let mut ran = Vec::with_capacity(self.interfaces.len());
         let joined = std::mem::take(&mut self.captures)
             .into_iter()
             .zip(&self.interfaces)
             .zip(std::mem::take(&mut self.counters_before));
         for ((t, name), before) in joined {
-            let (t_tally, t_kernel, failure) = t.join().expect("capture thread panicked");
+            let (t_tally, t_ran) = t.join().expect("capture thread panicked");
             interface_stats.push(InterfaceStats::new(
                 name.clone(),
                 t_tally.captured,
-                t_kernel.dropped,
+                t_ran.kernel.dropped,
                 before,
-                interfaces::counters(name),
+                self.facts.counters(name),
             ));
             merge_tally(&mut tally, &t_tally);
-            kernel.dropped += t_kernel.dropped;
-            kernel.if_dropped += t_kernel.if_dropped;
-            complete &= failure.is_none();
-            self.warnings.extend(failure);
+            kernel.dropped += t_ran.kernel.dropped;
+            kernel.if_dropped += t_ran.kernel.if_dropped;
+            complete &= t_ran.failure.is_none();
+            self.warnings.extend(t_ran.failure.clone());
+            ran.push(t_ran);
         }
         if kernel.dropped > 0 {
             self.warnings.push(format!(
@@ -273,12 +311,12 @@ impl Crew {
             ));
         }
         self.stop_socket_log();
-        if let Some(control) = self.control.take() {
-            let _ = control.send(Control::Final);
-        }
-        if let Some(rescan) = self.rescan.take() {
-            rescan.join().expect("rescan thread panicked");
-        }
+        let (start, window) = (self.start, self.config.duration);
+        let replay_end = self
+            .facts
+            .is_replay()
+            .then(|| ReplayEnd::of(start, window, &ran));
+        std::mem::replace(&mut self.scans, Scans::Done).finish(replay_end);
         let engine = self.engine.take().expect("the engine runs until stopped");
         let mut engine = engine.join().expect("engine thread panicked");
         for reason in Unattributed::ALL {
@@ -295,6 +333,7 @@ impl Crew {
             interface_stats,
             writer,
             complete,
+            replay_end,
         }
     }
 
@@ -315,52 +354,129 @@ impl Crew {
     }
 }
 
-/// The engine thread behind the bounded queue, and the rescan thread feeding it.
+/// The engine thread behind the bounded queue, and the scans feeding it.
 struct Core {
     events: SyncSender<Event>,
     engine: JoinHandle<Engine>,
-    rescan: JoinHandle<()>,
-    control: SyncSender<Control>,
+    scans: Scans,
 }
 
-fn start_core(config: &SnapshotConfig, start: Timestamp) -> Result<Core, Error> {
+/// The socket scans of a running snapshot.
+enum Scans {
+    /// The rescan thread, and how to ask it for the final scan.
+    Thread {
+        control: SyncSender<Control>,
+        thread: JoinHandle<()>,
+    },
+    /// A replay's fixture tree; the first scan is queued, the final one is not yet.
+    Fixed {
+        scanner: Box<ProcScanner>,
+        addrs: Vec<IpAddr>,
+        events: SyncSender<Event>,
+    },
+    Done,
+}
+
+impl Scans {
+    /// Step (3) and the rescan side of (4): the final scan is queued (a replay's just
+    /// after its end), and nothing scans after it.
+    fn finish(self, replay_end: Option<ReplayEnd>) {
+        match self {
+            Scans::Thread { control, thread } => {
+                let _ = control.send(Control::Final);
+                thread.join().expect("rescan thread panicked");
+            }
+            Scans::Fixed {
+                mut scanner,
+                addrs,
+                events,
+            } => {
+                let end = replay_end.expect("a replay's end is known when it stops");
+                let final_scan = fixed_scan(&mut scanner, FINAL_SCAN, end.final_scan(), addrs);
+                let _ = events.send(final_scan);
+            }
+            Scans::Done => {}
+        }
+    }
+}
+
+/// A replay's scans: the first (generation 1) and the final.
+const FINAL_SCAN: u64 = 2;
+
+/// How long the main thread sleeps between looks at a replay (which has no duration
+/// to count down): short, as reading a small file takes milliseconds.
+const REPLAY_TICK: Duration = Duration::from_millis(5);
+
+fn fixed_scan(
+    scanner: &mut ProcScanner,
+    generation: u64,
+    at: Timestamp,
+    addrs: Vec<IpAddr>,
+) -> Event {
+    let result = scanner.scan(at, addrs, false);
+    Event::Scan(Box::new(SocketTable::build(generation, result)))
+}
+
+fn start_core(
+    config: &SnapshotConfig,
+    start: Timestamp,
+    scanning: Scanning,
+    facts: &Facts,
+) -> Result<Core, Error> {
     // The queue holds batches; its capacity in packets is what --queue-size says.
     let (events_tx, events_rx) =
         sync_channel::<Event>((config.queue_capacity / intake::BATCH).max(2));
+    // A replay's scans are fixed: nothing receives the engine's requests for more.
     let (control_tx, control_rx) = sync_channel::<Control>(4);
     let engine = Engine::new(EngineConfig {
         start,
         series_buckets: config.duration.as_secs() as usize + 2,
         pending_capacity: config.pending_capacity,
-        local_addrs: interfaces::local_addresses(),
-        own_netns: procfs::own_netns(),
+        local_addrs: scanning.local_addresses(),
+        own_netns: facts.own_netns(),
     });
     let engine_thread = spawn("netflow-engine", {
         let control_tx = control_tx.clone();
         move || run_engine(engine, events_rx, control_tx)
     })?;
-    let rescan_thread = spawn("netflow-rescan", {
-        let events_tx = events_tx.clone();
-        let interval = config.rescan_interval;
-        move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
-    })?;
+    let scans = match scanning {
+        Scanning::Thread => Scans::Thread {
+            thread: spawn("netflow-rescan", {
+                let events_tx = events_tx.clone();
+                let interval = config.rescan_interval;
+                move || rescan::run(ProcScanner::live(), interval, control_rx, events_tx)
+            })?,
+            control: control_tx,
+        },
+        Scanning::Fixed { mut scanner, addrs } => {
+            // Queued before any capture thread starts: the engine sees it first.
+            let first = fixed_scan(&mut scanner, 1, start, addrs.clone());
+            let _ = events_tx.send(first);
+            Scans::Fixed {
+                scanner,
+                addrs,
+                events: events_tx.clone(),
+            }
+        }
+    };
     Ok(Core {
         events: events_tx,
         engine: engine_thread,
-        rescan: rescan_thread,
-        control: control_tx,
+        scans,
     })
 }
 
-/// One interface's capture thread: reads until stopped (or its handle fails).
+/// One interface's capture thread: reads until stopped (or its handle fails), or a
+/// file to its end or `until`.
 fn spawn_capture(
-    cap: OpenCapture,
+    cap: Capture,
     mut intake: Intake,
     capture_stop: Arc<AtomicBool>,
+    until: Timestamp,
 ) -> Result<JoinHandle<CaptureResult>, Error> {
-    spawn(&format!("netflow-cap-{}", cap.iface), move || {
-        let (kernel, failure) = cap.run(&capture_stop, &mut intake);
-        (intake.finish(), kernel, failure)
+    spawn(&format!("netflow-cap-{}", cap.iface()), move || {
+        let ran = cap.run(&capture_stop, until, &mut intake);
+        (intake.finish(), ran)
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{SendError, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use foldhash::fast::FixedState;
@@ -33,10 +33,22 @@ const RUN_SLOTS: usize = 2 * BATCH;
 /// A batch is sent once its first packet is this old, so a trickle is not held back.
 const BATCH_SPAN_US: u64 = 5_000;
 
-/// Takes frames from one pcap handle: summarise, count, queue without blocking.
+/// What a capture thread does with a batch when the queue to the engine is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Drop it and count its packets: a live capture must not block, or the kernel's
+    /// ring overflows instead, where drops are counted without their bytes.
+    Drop,
+    /// Wait for room: a file has no ring to overflow, and a replay loses nothing, so
+    /// its report is the same on every run however fast the engine is.
+    Wait,
+}
+
+/// Takes frames from one pcap handle: summarise, count, queue (live: without blocking).
 pub struct Intake {
     link: LinkType,
     tx: SyncSender<Event>,
+    when_full: WhenFull,
     batch: Vec<PacketSummary>,
     /// Batch index + 1 of each flow's run, by a hash of its addresses; 0 for none. A
     /// fixed hash: flows made to share a slot only make more entries, never wrong ones.
@@ -60,12 +72,14 @@ impl Intake {
         link: LinkType,
         start: Timestamp,
         tx: SyncSender<Event>,
+        when_full: WhenFull,
         tap: Option<FrameTap>,
         progress: Arc<AtomicU64>,
     ) -> Self {
         Intake {
             link,
             tx,
+            when_full,
             batch: Vec::with_capacity(BATCH),
             runs: Box::new([0; RUN_SLOTS]),
             run_hasher: FixedState::default(),
@@ -164,18 +178,26 @@ impl Intake {
         self.fragments.packet(fragment, ts, skip.bytes)
     }
 
-    /// Sends the batch to the engine, or counts it as dropped if the queue is full.
+    /// Sends the batch to the engine, or counts it as dropped if the queue is full
+    /// (and [`WhenFull::Drop`]) or the engine is gone.
     /// Allocates a batch buffer per [`BATCH`] packets at most, never per packet.
     pub fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         self.runs.fill(0);
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        if let Err(TrySendError::Full(Event::Packets(mut batch)))
-        | Err(TrySendError::Disconnected(Event::Packets(mut batch))) =
-            self.tx.try_send(Event::Packets(batch))
-        {
+        let batch = Event::Packets(std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(BATCH),
+        ));
+        let unsent = match self.when_full {
+            WhenFull::Drop => match self.tx.try_send(batch) {
+                Err(TrySendError::Full(e) | TrySendError::Disconnected(e)) => Some(e),
+                Ok(()) => None,
+            },
+            WhenFull::Wait => self.tx.send(batch).err().map(|SendError(e)| e),
+        };
+        if let Some(Event::Packets(mut batch)) = unsent {
             for p in &batch {
                 self.tally.queue_dropped.merge(p.counter());
             }
@@ -205,7 +227,14 @@ mod tests {
 
     fn intake() -> (Intake, Receiver<Event>) {
         let (tx, rx) = sync_channel(4);
-        let intake = Intake::new(LinkType::Ethernet, START, tx, None, Arc::default());
+        let intake = Intake::new(
+            LinkType::Ethernet,
+            START,
+            tx,
+            WhenFull::Drop,
+            None,
+            Arc::default(),
+        );
         (intake, rx)
     }
 
@@ -316,7 +345,14 @@ mod tests {
     #[test]
     fn dropped_runs_count_every_packet() {
         let (tx, _rx) = sync_channel(0);
-        let mut intake = Intake::new(LinkType::Ethernet, START, tx, None, Arc::default());
+        let mut intake = Intake::new(
+            LinkType::Ethernet,
+            START,
+            tx,
+            WhenFull::Drop,
+            None,
+            Arc::default(),
+        );
         for i in 0..10 {
             intake.queue(packet(A, B, 100, i));
         }

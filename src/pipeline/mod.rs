@@ -1,7 +1,8 @@
 //! The composition root: threads, bounded queues and the clock.
 //!
 //! Owns the capture threads (one per interface), the engine thread behind a bounded
-//! queue, the rescan thread and the pcap writer, and the order in which they stop.
+//! queue, the rescan thread and the pcap writer, and the order in which they stop; and
+//! where each OS input comes from (`source`: this host, or a replay of files).
 //! Does not parse, match or format: it wires `os` to the pure core.
 #![allow(
     clippy::disallowed_methods,
@@ -13,6 +14,7 @@ mod intake;
 mod rescan;
 mod session;
 mod socklog;
+mod source;
 
 use std::io::{Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,15 +23,16 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use intake::{CaptureTally, Intake};
+pub use intake::{CaptureTally, Intake, WhenFull};
 pub use rescan::Control;
 pub use session::{Session, Snapshot, SnapshotRequest};
+pub use source::{Replay, ReplayFile, Sources};
 
 use crate::attrib::{LoggedSocket, SocketTable};
 use crate::engine::{Engine, RescanRequest};
 use crate::error::Error;
 use crate::model::Timestamp;
-use crate::os::capture::{self, CaptureSettings, OpenCapture, Stopper};
+use crate::os::capture::{self, CaptureSettings, Stopper};
 use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
 use crate::os::output::NewFile;
 use crate::os::pcap_out::WriterOutcome;
@@ -37,6 +40,7 @@ use crate::os::pcapng;
 use crate::report::{Ranking, Report, SocketLogStatus};
 use crate::wire::PacketSummary;
 use crew::Crew;
+use source::{Capture, Host};
 
 /// What flows from the capture and rescan threads to the engine thread.
 pub enum Event {
@@ -101,14 +105,32 @@ pub(crate) struct Outcome {
 /// Handles open, filters compiled: everything that can fail before capture has.
 pub(crate) struct Prepared {
     config: SnapshotConfig,
-    captures: Vec<OpenCapture>,
+    captures: Vec<Capture>,
     self_limits: Vec<String>,
     probe: ProbeState,
     warnings: Vec<String>,
+    host: Host,
 }
 
-/// Opens every capture handle. Fails before any packet is read.
-pub(crate) fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
+/// Opens every capture handle (live) or file (a replay, which loads no socket log).
+/// Fails before any packet is read.
+pub(crate) fn prepare(config: SnapshotConfig, host: Host) -> Result<Prepared, Error> {
+    let (captures, probe) = match &host {
+        Host::Live => open_live(&config)?,
+        Host::Fixture(fixture) => (fixture.open_files(&config.capture)?, ProbeState::Off),
+    };
+    Ok(Prepared {
+        config,
+        captures,
+        self_limits: Vec::new(),
+        probe,
+        warnings: Vec::new(),
+        host,
+    })
+}
+
+/// The live capture handles, and the kernel socket log on its way.
+fn open_live(config: &SnapshotConfig) -> Result<(Vec<Capture>, ProbeState), Error> {
     // The socket log's relocation holds the kernel's parsed BTF (~17 MB for ~20 ms):
     // done before the capture rings are mapped (each counts in full at once), so the
     // two never add up. The kernel then verifies its programs while the handles open.
@@ -123,7 +145,7 @@ pub(crate) fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
     let captures = config
         .interfaces
         .iter()
-        .map(|iface| capture::open(iface, &config.capture))
+        .map(|iface| capture::open(iface, &config.capture).map(Capture::Live))
         .collect::<Result<Vec<_>, _>>()?;
     // `on` must fail here, before capture; `auto` waits for the load only once the
     // capture threads run (see `Prepared::run`).
@@ -135,13 +157,7 @@ pub(crate) fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
         (_, Some(loading)) => ProbeState::Loading(loading),
         (_, None) => ProbeState::Off,
     };
-    Ok(Prepared {
-        config,
-        captures,
-        self_limits: Vec::new(),
-        probe,
-        warnings: Vec::new(),
-    })
+    Ok((captures, probe))
 }
 
 /// The kernel socket log on its way.
@@ -206,10 +222,11 @@ impl Prepared {
     /// Fails when the interfaces' link types differ: a pcap file holds one.
     pub fn check_pcap(&self) -> Result<(), Error> {
         let first = &self.captures[0];
-        match self.captures.iter().find(|c| c.link != first.link) {
+        match self.captures.iter().find(|c| c.link() != first.link()) {
             Some(other) => Err(Error::Usage(format!(
                 "-w writes one link type, but `{}` and `{}` differ (capture them with -i any)",
-                first.iface, other.iface
+                first.iface(),
+                other.iface()
             ))),
             None => Ok(()),
         }
@@ -220,8 +237,9 @@ impl Prepared {
         self.config.pcap = Some(target);
     }
 
-    /// Captures until the duration passes, `stop` is set (by a signal) or every
-    /// interface failed, then finishes the report from everything captured.
+    /// Captures until the duration passes, `stop` is set (by a signal), every
+    /// interface failed or (a replay) every file was read, then finishes the report
+    /// from everything captured.
     ///
     /// Fails only when a thread cannot be started (a pids limit, say).
     pub fn run(

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::source::{Host, Sources};
 use super::{PcapTarget, Prepared, Progress, SnapshotConfig, SocketLogMode};
 use crate::error::Error;
 use crate::os::capture::CaptureSettings;
@@ -60,6 +61,9 @@ pub struct SnapshotRequest {
     /// second one, or SIGQUIT, exits the process. The command line wants this; a
     /// program with its own signal handling sets [`Session::stop_flag`] instead.
     pub handle_signals: bool,
+    /// Where packets, sockets, processes and the clock come from: this host, or a
+    /// replay of capture files over a /proc tree (no root needed; see [`Sources`]).
+    pub sources: Sources,
 }
 
 impl Default for SnapshotRequest {
@@ -86,6 +90,7 @@ impl Default for SnapshotRequest {
                 memory_bytes: None,
             },
             handle_signals: false,
+            sources: Sources::Live,
         }
     }
 }
@@ -116,6 +121,10 @@ impl Session {
     /// on the host changed: signal handlers, privileges, the output paths (checked,
     /// not created), interfaces, capture handles and filter, self-limits, then the
     /// outputs (created unnamed; named only when complete).
+    ///
+    /// A replay ([`Sources::Replay`]) checks its request and opens its /proc tree
+    /// where the privileges are checked, and its files where the handles are opened;
+    /// it has no interfaces to list and no self-limits.
     pub fn open(request: SnapshotRequest) -> Result<Session, Error> {
         // Signals first: one in the first milliseconds still ends in a report, and an
         // abrupt exit can undo whatever is created after this.
@@ -123,16 +132,25 @@ impl Session {
         if request.handle_signals {
             signals::install(stop.clone()).map_err(Error::Thread)?;
         }
-        privileges::check_capture()?;
+        let host = match &request.sources {
+            Sources::Live => {
+                privileges::check_capture()?;
+                Host::Live
+            }
+            Sources::Replay(replay) => Host::fixture(replay, &request)?,
+        };
         let (report_place, pcap_place) = check_paths(&request)?;
 
-        let available = interfaces::list()?;
-        let selected = select_interfaces(&request.interfaces, &available)?;
-        let mut prepared = super::prepare(capture_config(&request, selected))?;
+        let selected = match host.replay_interfaces() {
+            Some(files) => files,
+            None => select_interfaces(&request.interfaces, &interfaces::list()?)?,
+        };
+        let live = host.is_live();
+        let mut prepared = super::prepare(capture_config(&request, selected), host)?;
         if pcap_place.is_some() {
             prepared.check_pcap()?;
         }
-        if let Some(w) = privileges::fd_access_warning() {
+        if let Some(w) = live.then(privileges::fd_access_warning).flatten() {
             prepared.warn(w);
         }
 
