@@ -173,6 +173,11 @@ fn report_and_capture_naming_one_file_are_refused() {
     for other in &spellings {
         assert_refused(&["-o", s(&x), "-w", other], "name the same file");
     }
+    // The name a failed pcapng conversion keeps the classic capture under.
+    assert_refused(
+        &["-o", s(&sub.join("c.pcap")), "-w", s(&sub.join("c.pcapng"))],
+        "where -w keeps the classic capture",
+    );
     // Two names of one existing file.
     std::fs::write(&x, "x").unwrap();
     std::fs::hard_link(&x, sub.join("y")).unwrap();
@@ -489,4 +494,39 @@ fn a_replaced_report_keeps_its_mode_and_dash_is_stdout() {
     let on_stdout: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(on_stdout["schema_version"], 1);
     assert!(!Path::new("-").exists());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn one_signal_after_capture_ended_ends_netflow_at_once() {
+    let dir = Scratch::new("out-finishing");
+    let fifo = dir.0.join("report.fifo");
+    run(&["mkfifo", s(&fifo)]);
+    // Capture ends after 1 s; then netflow waits for the FIFO's reader.
+    let mut child = Command::new(NETFLOW)
+        .args(["snapshot", "-i", "lo", "-d", "1s", "--ebpf", "off", "-q"])
+        .args(["--format", "json", "-o", s(&fifo)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting for a reader"
+    );
+    run(&["kill", "-TERM", &child.id().to_string()]);
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "one SIGTERM did not end it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(names(&dir.0), ["report.fifo"]);
 }

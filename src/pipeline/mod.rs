@@ -249,6 +249,9 @@ impl Prepared {
     ) -> Result<Outcome, Error> {
         let crew = Crew::start(self)?;
         let stopped_by = crew.wait(&stop, on_progress);
+        // Capture is over: a signal from now on insists (it ends netflow at once), as
+        // a second one would, so `timeout` or a stuck output never leaves it hanging.
+        stop.store(true, Ordering::SeqCst);
         Ok(crew.finish(stopped_by))
     }
 }
@@ -286,7 +289,8 @@ fn finish_pcap(
         .and_then(|mut classic| classic.seek(SeekFrom::Start(0)).map(|_| classic))
         .map_err(|e| e.to_string())
         .and_then(|classic| pcapng::convert(classic, annotated.file(), annotate));
-    let keep = annotated.path().with_extension("pcap");
+    let keep = session::classic_fallback(annotated.path())
+        .unwrap_or_else(|| annotated.path().with_extension("pcap"));
     let failure = match converted {
         Ok(_) => match annotated.commit() {
             Ok(()) => return Ok(()),

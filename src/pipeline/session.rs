@@ -6,7 +6,7 @@
 //! default interfaces, snap length and ring size, the output files, self-limits.
 //! Does not parse arguments or render: that is the caller's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,8 +215,23 @@ fn check_paths(request: &SnapshotRequest) -> Result<(Option<Place>, Option<Place
                 place.path().display()
             )));
         }
+        // A pcapng capture falls back to NAME.pcap if its conversion fails: the
+        // report must not be renamed over that one copy.
+        if let (Some(report), Some(fallback)) = (&report, classic_fallback(place.path())) {
+            if Place::of(&fallback).is_ok_and(|f| f.same_file(report)) {
+                return Err(Error::Usage(format!(
+                    "-o names `{}`, where -w keeps the classic capture if converting it to pcapng fails; pick another name",
+                    fallback.display()
+                )));
+            }
+        }
     }
     Ok((report, pcap))
+}
+
+/// Where a `.pcapng` capture is kept as classic pcap when its conversion fails.
+pub(crate) fn classic_fallback(pcapng: &Path) -> Option<PathBuf> {
+    (pcapng.extension()? == "pcapng").then(|| pcapng.with_extension("pcap"))
 }
 
 /// Whole packets and a bigger ring with a pcap file; headers only otherwise.
