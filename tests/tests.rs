@@ -2,9 +2,9 @@
 //! once per file. Each module is one area; `common` holds the live-test helpers.
 //!
 //! Root-only tests are `#[ignore = "needs root"]`; run them with
-//! `cargo test -- --include-ignored`. Tests that share a network namespace lab run in
-//! parallel; those that measure CPU or a storm's share take the lab alone
-//! (`Lab::exclusive`), as they did when each file was its own binary.
+//! `cargo test -- --include-ignored`. Tests in network namespace labs run one lab at a
+//! time (labs share their addresses, see `Lab::new`); tests on loopback and without
+//! root run beside them.
 
 mod common;
 
