@@ -10,7 +10,6 @@
 //! `no_socket`. That is what makes the report's totals add up.
 
 use crate::account::{DistinctFlows, FlowsSeen, Ledger};
-use crate::annotate::Annotator;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
     Skipped, SocketLog, SocketTable,
@@ -19,6 +18,7 @@ use crate::model::{
     canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
 };
 use crate::wire::PacketSummary;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
@@ -244,7 +244,8 @@ impl Engine {
             }
         }
         Finished {
-            annotator: Annotator::new(self.flows.known(), self.table.local.clone()),
+            flow_index: self.flows.known().collect(),
+            local_addrs: self.table.local.clone(),
             ledger: self.ledger,
             both_ends: self.both_ends,
             scans: self.scans,
@@ -490,8 +491,10 @@ impl Engine {
 #[derive(Debug)]
 pub struct Finished {
     pub ledger: Ledger,
-    /// Which process each flow went to, for annotating a pcapng file.
-    pub annotator: Annotator,
+    /// The ledger flow each flow (still in the owner cache) was charged to.
+    pub flow_index: HashMap<FlowKey, u32>,
+    /// The host's addresses, as the last scan knew them.
+    pub local_addrs: LocalAddrs,
     /// Packets whose both ends are local: each was charged twice (out and in).
     pub both_ends: Counter,
     pub scans: u32,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::account::{Folded, Ledger, ProcessAccount};
 use crate::engine::Finished;
 use crate::model::{
-    Counter, DirCounters, Direction, MatchQuality, ProcessKey, Proto, Unattributed,
+    Counter, DirCounters, Direction, LinkCounters, MatchQuality, ProcessKey, Proto, Unattributed,
 };
 
 /// Bumped only when a field is removed or changes meaning; new fields keep the version.
@@ -139,17 +139,6 @@ pub struct CounterDelta {
     /// captured bytes / ip_bytes: 1.0 means netflow saw everything the interface
     /// carried (a capture filter, or VLAN tags and TSO on real NICs, move it).
     pub coverage: Option<f64>,
-}
-
-/// A raw reading of an interface's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkCounters {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub link_header_bytes: u64,
-    pub loopback: bool,
 }
 
 impl InterfaceStats {
@@ -593,7 +582,8 @@ mod tests {
             }
         }
         Finished {
-            annotator: Default::default(),
+            flow_index: Default::default(),
+            local_addrs: Default::default(),
             ledger,
             both_ends: Counter::default(),
             scans: 1,
@@ -773,7 +763,8 @@ mod tests {
         ledger.add(b, Direction::In, Counter::one(500), Timestamp(11_500_000));
         ledger.add(c, Direction::Out, Counter::one(100), start);
         let f = Finished {
-            annotator: Default::default(),
+            flow_index: Default::default(),
+            local_addrs: Default::default(),
             ledger,
             both_ends: Counter::default(),
             scans: 1,

@@ -233,7 +233,8 @@ fn report_with_rows_added_up() -> Vec<u8> {
         captured.add(bytes);
     }
     let finished = Finished {
-        annotator: Default::default(),
+        flow_index: Default::default(),
+        local_addrs: Default::default(),
         ledger,
         both_ends: Counter::default(),
         scans: 1,

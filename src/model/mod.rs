@@ -9,7 +9,7 @@ mod process;
 mod reason;
 mod time;
 
-pub use counters::{Counter, DirCounters};
+pub use counters::{Counter, DirCounters, LinkCounters};
 pub use flow::{canonical_ip, Direction, FlowKey, Proto};
 pub use process::{ProcessInfo, ProcessKey};
 pub use reason::{MatchQuality, Unattributed};

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Error;
-pub use crate::report::LinkCounters;
+use crate::model::LinkCounters;
 
 /// One capturable interface.
 #[derive(Clone, Debug, Serialize)]

@@ -23,12 +23,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use intake::{CaptureTally, Intake};
 pub use rescan::Control;
 
+use crate::annotate::Annotator;
 use crate::attrib::{LoggedSocket, SocketTable};
 use crate::engine::{Engine, EngineConfig, RescanRequest};
 use crate::error::Error;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
+use crate::os::host::hostname;
 use crate::os::output::NewFile;
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::pcapng;
@@ -402,11 +404,8 @@ impl Prepared {
         }
         let finished = engine.finish(|key| procfs::is_running(Path::new("/proc"), key));
         if let Some(target) = pcap {
-            let annotate = |ts, frame: &[u8], len| {
-                finished
-                    .annotator
-                    .comment(&finished.ledger, link, ts, frame, len)
-            };
+            let annotate =
+                |ts, frame: &[u8], len| Annotator::new(&finished).comment(link, ts, frame, len);
             if let Err(problem) = finish_pcap(target, annotate) {
                 complete = false;
                 warnings.push(problem);
@@ -566,10 +565,4 @@ fn spawn<T: Send + 'static>(
 
 fn timestamp(t: SystemTime) -> Timestamp {
     Timestamp::from_micros(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
 }
