@@ -4,6 +4,7 @@
 //! Owns the comment text. Pure: frames and the engine's final word on each flow
 //! ([`Finished`]) come in as data; the engine itself knows nothing of pcapng.
 
+use crate::account::Holder;
 use crate::attrib::{orient, Orientation};
 use crate::engine::Finished;
 use crate::model::{Direction, FlowKey, Timestamp};
@@ -50,13 +51,12 @@ impl<'a> Annotator<'a> {
         match self.finished.flow_index.get(&key) {
             Some(&flow) => {
                 let f = &ledger.flows()[flow as usize];
-                let info = &ledger.processes()[f.owner as usize].info;
-                format!(
-                    "pid {} {} {dir} ({})",
-                    info.key.pid,
-                    info.name,
-                    f.quality.name()
-                )
+                let (pid, name) = match &ledger.processes()[f.owner as usize].holder {
+                    Holder::Process(info) => (info.key.pid, info.name.as_str()),
+                    // As the report shows a row of processes added up: pid 0, their name.
+                    Holder::Folded(folded) => (0, folded.name()),
+                };
+                format!("pid {pid} {name} {dir} ({})", f.quality.name())
             }
             None => format!("unattributed {dir}"),
         }

@@ -510,7 +510,9 @@ mod tests {
     use super::*;
     use crate::attrib::{ScanResult, SocketRow};
     use crate::model::{ProcessInfo, Proto};
-    use crate::report::{CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey};
+    use crate::report::{
+        CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey, StoppedBy,
+    };
 
     const HOST: &str = "198.18.0.1";
 
@@ -569,7 +571,7 @@ mod tests {
         f.ledger
             .processes()
             .iter()
-            .find(|p| p.info.key.pid == pid)
+            .find(|p| p.process().is_some_and(|info| info.key.pid == pid))
             .map(|p| (p.traffic.inbound.bytes, p.traffic.outbound.bytes))
             .unwrap_or((0, 0))
     }
@@ -580,7 +582,7 @@ mod tests {
             start_time: "t".into(),
             start_unix_seconds: 0.0,
             duration_secs: 1.0,
-            stopped_by: "duration".into(),
+            stopped_by: StoppedBy::Duration,
             interfaces: vec![],
             interface_stats: vec![],
             self_limits: vec![],
@@ -684,7 +686,11 @@ mod tests {
         e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 40, ms(12)));
         let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (60, 140));
-        let p = f.ledger.processes().iter().find(|p| p.info.key.pid == 42);
+        let p = f
+            .ledger
+            .processes()
+            .iter()
+            .find(|p| p.process().is_some_and(|info| info.key.pid == 42));
         assert_eq!(p.unwrap().matched_by, [MatchQuality::SocketLog]);
         let r = report(&f, Counter::default());
         assert_eq!(r.summary.unattributed.bytes, 0);

@@ -189,7 +189,9 @@ fn report_with_rows_added_up() -> Vec<u8> {
     use netflow::model::{
         Counter, Direction, FlowKey, MatchQuality, ProcessInfo, ProcessKey, Proto, Timestamp,
     };
-    use netflow::report::{CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey};
+    use netflow::report::{
+        CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey, StoppedBy,
+    };
     use std::sync::Arc;
 
     let start = Timestamp::from_micros(1_800_000_000_000_000);
@@ -250,7 +252,7 @@ fn report_with_rows_added_up() -> Vec<u8> {
         start_time: "2027-01-15T08:00:00Z".into(),
         start_unix_seconds: 1_800_000_000.0,
         duration_secs: 1.0,
-        stopped_by: "duration".into(),
+        stopped_by: StoppedBy::Duration,
         interfaces: vec!["eth0".into()],
         interface_stats: vec![],
         self_limits: vec![],

@@ -35,7 +35,10 @@ use crate::os::output::NewFile;
 use crate::os::pcap_out::{self, WriterOutcome};
 use crate::os::pcapng;
 use crate::os::procfs::{self, ProcScanner};
-use crate::report::{CaptureFacts, Dropped, InterfaceStats, Ranking, Report, SocketLogStatus};
+use crate::report::{
+    CaptureFacts, Dropped, InterfaceStats, Ranking, Report, SocketLogState, SocketLogStatus,
+    StoppedBy,
+};
 use crate::wire::PacketSummary;
 
 /// What flows from the capture and rescan threads to the engine thread.
@@ -162,7 +165,7 @@ impl ProbeState {
         match loaded {
             Ok(probe) => {
                 let status = SocketLogStatus {
-                    state: "active",
+                    state: SocketLogState::Active,
                     hooks: probe.hooks.iter().map(|h| h.to_string()).collect(),
                     ..SocketLogStatus::off()
                 };
@@ -325,14 +328,14 @@ impl Prepared {
         let stopped_by = loop {
             let elapsed = began.elapsed();
             if stop.load(Ordering::Relaxed) {
-                break "signal";
+                break StoppedBy::Signal;
             }
             if elapsed >= config.duration {
-                break "duration";
+                break StoppedBy::Duration;
             }
             // Every interface failed (vanished, went down): nothing is left to capture.
             if capture_threads.iter().all(|t| t.is_finished()) {
-                break "interfaces_failed";
+                break StoppedBy::InterfacesFailed;
             }
             on_progress(Progress {
                 elapsed,
@@ -419,7 +422,7 @@ impl Prepared {
                 .unwrap_or_default()
                 .as_secs_f64(),
             duration_secs: duration.as_secs_f64(),
-            stopped_by: stopped_by.to_string(),
+            stopped_by,
             interfaces,
             interface_stats,
             self_limits,

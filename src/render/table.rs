@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthChar;
 use super::escape::for_terminal;
 use super::{human_bytes, Width};
 use crate::model::Counter;
-use crate::report::{ProcessRow, Report, SocketLogStatus};
+use crate::report::{ProcessRow, Report, SocketLogState, SocketLogStatus};
 
 /// The USER column's width, and on a terminal the widest name it shows: a wider name
 /// shows as its uid (as `ps` does), never cut to look like another user.
@@ -236,12 +236,13 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
 /// Where attribution came from, in words.
 fn sources(log: &SocketLogStatus) -> String {
     match (log.state, &log.reason) {
-        ("active", _) => format!(
+        (SocketLogState::Active, _) => format!(
             "/proc and the kernel socket log ({} sockets logged)",
             log.records
         ),
         (_, Some(reason)) => format!("/proc only; the kernel socket log is unavailable: {reason}"),
-        (state, None) => format!("/proc only (kernel socket log {state})"),
+        (SocketLogState::Off, None) => "/proc only (kernel socket log off)".into(),
+        (SocketLogState::Unavailable, None) => "/proc only (kernel socket log unavailable)".into(),
     }
 }
 
@@ -386,7 +387,7 @@ mod tests {
         r.summary.interface_stats[0].name = "\x1b[2Jx\u{202e}y".into();
         r.summary.filter = Some("udp\n\u{9b}2J".into());
         r.summary.self_limits = vec!["cgroup /x\x1b]0;t\x07".into()];
-        r.summary.socket_log.state = "unavailable";
+        r.summary.socket_log.state = SocketLogState::Unavailable;
         r.summary.socket_log.reason = Some("bpf: \x1b[2J".into());
         r.processes[0].cmdline = "/usr/bin/curl \x1b]0;title\x07 \x1b[2J x\ny \u{202e}evil".into();
         r.processes[0].user = "j\u{fffd}rg\x1b".into();

@@ -150,7 +150,11 @@ fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
 /// and says what they share in `group_by` and `group_key`.
 fn process_labels(p: &crate::report::ProcessRow, dir: &str) -> String {
     let group = match &p.group {
-        Some(g) => format!(",group_by=\"{}\",group_key=\"{}\"", g.by, escape(&g.key)),
+        Some(g) => format!(
+            ",group_by=\"{}\",group_key=\"{}\"",
+            g.by.name(),
+            escape(&g.key)
+        ),
         None => String::new(),
     };
     format!(
@@ -180,6 +184,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::render::fixtures::sample_report;
+    use crate::report::GroupBy;
 
     fn text(report: &Report) -> String {
         let mut buf = Vec::new();
@@ -223,7 +228,7 @@ mod tests {
         reused.start_time_ticks = 5_000;
         reused.rank = 3;
         r.processes.push(reused);
-        for (name, by) in [("curl", "name"), ("", "other")] {
+        for (name, by) in [("curl", GroupBy::Name), ("", GroupBy::Other)] {
             let mut folded = r.processes[1].clone();
             (folded.pid, folded.start_time_ticks, folded.name) = (0, 0, name.into());
             folded.group = Some(crate::report::Group {
