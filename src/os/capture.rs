@@ -50,19 +50,18 @@ pub fn open(iface: &str, settings: &CaptureSettings) -> Result<OpenCapture, Erro
         .open()
         .map_err(|e| capture_error(iface, e))?;
     let dlt = handle.get_datalink();
-    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| Error::Capture {
+    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| Error::UnsupportedLink {
         iface: iface.into(),
-        message: format!(
-            "unsupported link type {} ({})",
-            dlt.0,
-            dlt.get_name().unwrap_or_default()
-        ),
+        dlt: dlt.0,
+        name: dlt.get_name().unwrap_or_default(),
     })?;
     if let Some(expr) = &settings.filter {
-        handle.filter(expr, true).map_err(|e| Error::BadFilter {
-            expr: expr.clone(),
-            message: pcap_message(&e),
-        })?;
+        handle
+            .filter(expr, true)
+            .map_err(|source| Error::BadFilter {
+                expr: expr.clone(),
+                source,
+            })?;
     }
     let copies = if crate::os::interfaces::is_loopback(iface) && !ignore_outgoing(&handle) {
         2
@@ -141,7 +140,7 @@ impl OpenCapture {
         mut self,
         stop: &AtomicBool,
         sink: &mut impl FrameSink,
-    ) -> (KernelStats, Option<String>) {
+    ) -> (KernelStats, Option<Error>) {
         let mut failure = None;
         while !stop.load(Ordering::Relaxed) {
             // A whole ring block per call (as tcpdump reads), not a call per packet.
@@ -151,8 +150,11 @@ impl OpenCapture {
                 Ok(_) => {}
                 // The Stopper's breakloop ends the read with an error.
                 Err(_) if stop.load(Ordering::Relaxed) => break,
-                Err(e) => {
-                    failure = Some(format!("capture on `{}` failed: {}", self.iface, e));
+                Err(source) => {
+                    failure = Some(Error::CaptureRead {
+                        iface: self.iface.clone(),
+                        source,
+                    });
                     break;
                 }
             }
@@ -203,9 +205,10 @@ fn drain(handle: pcap::Capture<pcap::Active>, sink: &mut impl FrameSink) {
     }
 }
 
+/// What failing to open `iface` means: missing privileges, no such interface, or
+/// another failure (kept as the error's source).
 fn capture_error(iface: &str, e: pcap::Error) -> Error {
-    let message = pcap_message(&e);
-    let lower = message.to_lowercase();
+    let lower = e.to_string().to_lowercase();
     if lower.contains("permission") || lower.contains("not permitted") {
         Error::Privileges {
             missing: "CAP_NET_RAW".into(),
@@ -218,14 +221,7 @@ fn capture_error(iface: &str, e: pcap::Error) -> Error {
     } else {
         Error::Capture {
             iface: iface.into(),
-            message,
+            source: e,
         }
-    }
-}
-
-fn pcap_message(e: &pcap::Error) -> String {
-    match e {
-        pcap::Error::PcapError(m) => m.clone(),
-        other => other.to_string(),
     }
 }

@@ -26,7 +26,7 @@ pub use rescan::Control;
 use crate::annotate::Annotator;
 use crate::attrib::{LoggedSocket, SocketTable};
 use crate::engine::{Engine, EngineConfig, RescanRequest};
-use crate::error::Error;
+use crate::error::{Error, SocketLogError};
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{self, CaptureSettings, KernelStats, OpenCapture, Stopper};
 use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
@@ -150,7 +150,7 @@ pub fn prepare(config: SnapshotConfig) -> Result<Prepared, Error> {
 /// The kernel socket log on its way.
 enum ProbeState {
     Off,
-    Loading(JoinHandle<Result<SocketLogProbe, String>>),
+    Loading(JoinHandle<Result<SocketLogProbe, SocketLogError>>),
     Ready(Box<SocketLogProbe>),
 }
 
@@ -171,17 +171,17 @@ impl ProbeState {
                 };
                 (Some(probe), status)
             }
-            Err(e) => (None, SocketLogStatus::unavailable(e)),
+            Err(e) => (None, SocketLogStatus::unavailable(e.to_string())),
         }
     }
 }
 
 fn join_load(
-    loading: JoinHandle<Result<SocketLogProbe, String>>,
-) -> Result<SocketLogProbe, String> {
+    loading: JoinHandle<Result<SocketLogProbe, SocketLogError>>,
+) -> Result<SocketLogProbe, SocketLogError> {
     loading
         .join()
-        .unwrap_or_else(|_| Err("loading the BPF program panicked".into()))
+        .unwrap_or_else(|_| Err(SocketLogError::Panicked))
 }
 
 /// Progress while capturing, for a progress bar.
@@ -306,7 +306,7 @@ impl Prepared {
                     let capture_stop = capture_stop.clone();
                     spawn(&format!("netflow-cap-{}", cap.iface), move || {
                         let (kernel, failure) = cap.run(&capture_stop, &mut intake);
-                        (intake.finish(), kernel, failure)
+                        (intake.finish(), kernel, failure.map(|e| e.to_string()))
                     })
                 })
                 .collect::<Result<_, _>>()
