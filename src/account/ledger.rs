@@ -218,8 +218,8 @@ impl Ledger {
         }
     }
 
-    /// Charges a packet of `flow` (an index from [`Ledger::open_flow`]) to its process.
-    /// Charges `c` (packets of one flow, the last at `at`) to the flow and its owner.
+    /// Charges `c` (packets of one flow, the last at `at`) to `flow` (an index from
+    /// [`Ledger::open_flow`]) and to its owner.
     pub fn add(&mut self, flow: u32, dir: Direction, c: Counter, at: Timestamp) {
         let f = &mut self.flows[flow as usize];
         f.traffic.get_mut(dir).merge(c);

@@ -1,6 +1,7 @@
 //! Vocabulary types shared by every layer.
 //!
-//! Owns flows, processes, counters, time and the reasons traffic goes unattributed.
+//! Owns flows, processes, counters (a process's and an interface's), time and the
+//! reasons traffic goes unattributed.
 //! Does no I/O of any kind: these are plain data.
 
 mod counters;

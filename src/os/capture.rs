@@ -34,7 +34,6 @@ pub struct OpenCapture {
 /// Kernel-side statistics at the end of a capture.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelStats {
-    pub received: u64,
     pub dropped: u64,
     pub if_dropped: u64,
 }
@@ -166,7 +165,6 @@ impl OpenCapture {
             .map(|s| KernelStats {
                 // A full ring drops both copies of a packet (measured: 2,282 drops for
                 // 1,141 packets missing), so half the count is what was lost.
-                received: u64::from(s.received).div_ceil(self.copies),
                 dropped: u64::from(s.dropped).div_ceil(self.copies),
                 if_dropped: u64::from(s.if_dropped),
             })

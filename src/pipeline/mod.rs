@@ -366,7 +366,6 @@ impl Prepared {
                 crate::os::interfaces::counters(name),
             ));
             merge_tally(&mut tally, &t_tally);
-            kernel.received += t_kernel.received;
             kernel.dropped += t_kernel.dropped;
             kernel.if_dropped += t_kernel.if_dropped;
             complete &= failure.is_none();
