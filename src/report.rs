@@ -401,18 +401,7 @@ pub struct Ranking {
 impl Report {
     pub fn build(finished: &Finished, facts: CaptureFacts, ranking: Ranking) -> Report {
         let ledger = &finished.ledger;
-        // (owner index, account): peers are found by the owner, as rows added up share
-        // no process key.
-        let mut order: Vec<(u32, &ProcessAccount)> = (0..)
-            .zip(ledger.processes())
-            .filter(|(_, p)| !p.traffic.total().is_zero())
-            .collect();
-        order.sort_by(|(_, a), (_, b)| {
-            sort_value(b, ranking.sort)
-                .cmp(&sort_value(a, ranking.sort))
-                .then(b.traffic.total().bytes.cmp(&a.traffic.total().bytes))
-                .then(shown_pid(a).cmp(&shown_pid(b)))
-        });
+        let order = ranked(ledger, ranking.sort);
         let shown = if ranking.top == 0 {
             order.len()
         } else {
@@ -429,32 +418,9 @@ impl Report {
                 row
             })
             .collect();
-        let mut other = OtherProcesses::default();
-        for (_, p) in &order[shown..] {
-            other.count += 1;
-            other.bytes_in += p.traffic.inbound.bytes;
-            other.bytes_out += p.traffic.outbound.bytes;
-            other.packets_in += p.traffic.inbound.packets;
-            other.packets_out += p.traffic.outbound.packets;
-        }
+        let other = OtherProcesses::of(order[shown..].iter().map(|&(_, p)| p));
         let mut warnings = facts.warnings;
-        if finished.unreadable_processes > 0 {
-            warnings.push(format!(
-                "the open files of {} processes could not be read; their traffic shows as no_process or no_socket",
-                finished.unreadable_processes
-            ));
-        }
-        let skipped = finished.skipped;
-        if skipped.any() {
-            warnings.push(format!(
-                "netflow's memory limit left room for {} of {} sockets in a scan: {} sockets were skipped, and {} fds of {} processes were not read; their traffic shows as no_socket or no_process",
-                skipped.sockets_seen - skipped.sockets,
-                skipped.sockets_seen,
-                skipped.sockets,
-                skipped.fds,
-                skipped.processes
-            ));
-        }
+        warnings.extend(scan_warnings(finished));
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary {
@@ -505,6 +471,61 @@ impl Report {
         };
         lhs(|c| c.packets) == rhs(|c| c.packets) && lhs(|c| c.bytes) == rhs(|c| c.bytes)
     }
+}
+
+/// The processes that moved anything, ranked by `sort`, then total bytes, then pid;
+/// each with its owner index (peers are found by owner: rows of processes added up
+/// share no process key).
+fn ranked(ledger: &Ledger, sort: SortKey) -> Vec<(u32, &ProcessAccount)> {
+    let mut order: Vec<(u32, &ProcessAccount)> = (0..)
+        .zip(ledger.processes())
+        .filter(|(_, p)| !p.traffic.total().is_zero())
+        .collect();
+    order.sort_by(|(_, a), (_, b)| {
+        sort_value(b, sort)
+            .cmp(&sort_value(a, sort))
+            .then(b.traffic.total().bytes.cmp(&a.traffic.total().bytes))
+            .then(shown_pid(a).cmp(&shown_pid(b)))
+    });
+    order
+}
+
+impl OtherProcesses {
+    /// The processes beyond `--top`, added up.
+    fn of<'a>(rest: impl Iterator<Item = &'a ProcessAccount>) -> OtherProcesses {
+        let mut other = OtherProcesses::default();
+        for p in rest {
+            other.count += 1;
+            other.bytes_in += p.traffic.inbound.bytes;
+            other.bytes_out += p.traffic.outbound.bytes;
+            other.packets_in += p.traffic.inbound.packets;
+            other.packets_out += p.traffic.outbound.packets;
+        }
+        other
+    }
+}
+
+/// What the scans could not read, and so could not attribute.
+fn scan_warnings(finished: &Finished) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if finished.unreadable_processes > 0 {
+        warnings.push(format!(
+            "the open files of {} processes could not be read; their traffic shows as no_process or no_socket",
+            finished.unreadable_processes
+        ));
+    }
+    let skipped = finished.skipped;
+    if skipped.any() {
+        warnings.push(format!(
+            "netflow's memory limit left room for {} of {} sockets in a scan: {} sockets were skipped, and {} fds of {} processes were not read; their traffic shows as no_socket or no_process",
+            skipped.sockets_seen - skipped.sockets,
+            skipped.sockets_seen,
+            skipped.sockets,
+            skipped.fds,
+            skipped.processes
+        ));
+    }
+    warnings
 }
 
 fn sort_value(p: &ProcessAccount, key: SortKey) -> u64 {
