@@ -92,7 +92,7 @@ pub struct FlowAccount {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Peer {
     Remote(SocketAddr),
-    /// A process's flows past [`MAX_LEDGER_FLOWS`], added up.
+    /// A process's flows once the ledger holds `MAX_LEDGER_FLOWS`, added up.
     Other,
 }
 
