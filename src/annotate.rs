@@ -1,45 +1,34 @@
 //! Per-packet notes for annotated pcapng files: which process sent or received each
 //! packet, from the attribution at the end of the capture.
 //!
-//! Owns the comment text. Pure: frames and the final flow → owner map come in as data.
+//! Owns the comment text. Pure: frames and the engine's final word on each flow
+//! ([`Finished`]) come in as data; the engine itself knows nothing of pcapng.
 
-use std::collections::HashMap;
-
-use crate::account::Ledger;
-use crate::attrib::{orient, LocalAddrs, Orientation};
+use crate::account::Holder;
+use crate::attrib::{orient, Orientation};
+use crate::engine::Finished;
 use crate::model::{Direction, FlowKey, Timestamp};
 use crate::wire::{summarize, LinkType};
 
-/// The final flow → ledger-flow map and the host's addresses, for annotating frames.
-#[derive(Debug, Default)]
-pub struct Annotator {
-    flows: HashMap<FlowKey, u32>,
-    local: LocalAddrs,
+/// Notes frames with what the finished capture attributed their flows to.
+#[derive(Clone, Copy, Debug)]
+pub struct Annotator<'a> {
+    finished: &'a Finished,
 }
 
-impl Annotator {
-    pub fn new(flows: impl IntoIterator<Item = (FlowKey, u32)>, local: LocalAddrs) -> Self {
-        Annotator {
-            flows: flows.into_iter().collect(),
-            local,
-        }
+impl<'a> Annotator<'a> {
+    pub fn new(finished: &'a Finished) -> Self {
+        Annotator { finished }
     }
 
     /// A one-line note for a captured frame, e.g. `pid 4242 curl out (exact)`, or for
     /// loopback `pid 10 client out (exact); pid 20 server in (exact)`.
-    pub fn comment(
-        &self,
-        ledger: &Ledger,
-        link: LinkType,
-        ts: Timestamp,
-        frame: &[u8],
-        wire_len: u32,
-    ) -> String {
+    pub fn comment(&self, link: LinkType, ts: Timestamp, frame: &[u8], wire_len: u32) -> String {
         let summary = match summarize(link, ts, frame, wire_len) {
             Ok(s) => s,
             Err(skip) => return format!("unattributed: {}", skip.reason.name()),
         };
-        let sides = match orient(&summary, &self.local) {
+        let sides = match orient(&summary, &self.finished.local_addrs) {
             Orientation::One(key, dir) => vec![(key, dir)],
             Orientation::Both { sender, receiver } => {
                 vec![(sender, Direction::Out), (receiver, Direction::In)]
@@ -48,26 +37,26 @@ impl Annotator {
         };
         let notes: Vec<String> = sides
             .into_iter()
-            .map(|(key, dir)| self.note(ledger, key, dir))
+            .map(|(key, dir)| self.note(key, dir))
             .collect();
         notes.join("; ")
     }
 
-    fn note(&self, ledger: &Ledger, key: FlowKey, dir: Direction) -> String {
+    fn note(&self, key: FlowKey, dir: Direction) -> String {
+        let ledger = &self.finished.ledger;
         let dir = match dir {
             Direction::In => "in",
             Direction::Out => "out",
         };
-        match self.flows.get(&key) {
+        match self.finished.flow_index.get(&key) {
             Some(&flow) => {
                 let f = &ledger.flows()[flow as usize];
-                let info = &ledger.processes()[f.owner as usize].info;
-                format!(
-                    "pid {} {} {dir} ({})",
-                    info.key.pid,
-                    info.name,
-                    f.quality.name()
-                )
+                let (pid, name) = match &ledger.processes()[f.owner as usize].holder {
+                    Holder::Process(info) => (info.key.pid, info.name.as_str()),
+                    // As the report shows a row of processes added up: pid 0, their name.
+                    Holder::Folded(folded) => (0, folded.name()),
+                };
+                format!("pid {pid} {name} {dir} ({})", f.quality.name())
             }
             None => format!("unattributed {dir}"),
         }
@@ -81,6 +70,8 @@ mod tests {
     use etherparse::PacketBuilder;
 
     use super::*;
+    use crate::account::Ledger;
+    use crate::attrib::LocalAddrs;
     use crate::model::{MatchQuality, ProcessInfo, Proto};
 
     #[test]
@@ -93,10 +84,17 @@ mod tests {
             "198.18.0.2:443".parse().unwrap(),
         );
         let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
-        let a = Annotator::new(
-            [(key, flow)],
-            LocalAddrs::new(["198.18.0.1".parse().unwrap()]),
-        );
+        let finished = Finished {
+            ledger,
+            flow_index: [(key, flow)].into_iter().collect(),
+            local_addrs: LocalAddrs::new(["198.18.0.1".parse().unwrap()]),
+            both_ends: Default::default(),
+            scans: 1,
+            flows: Default::default(),
+            unreadable_processes: 0,
+            skipped: Default::default(),
+        };
+        let a = Annotator::new(&finished);
         let frame = |src: [u8; 4], dst: [u8; 4], sport, dport| {
             let mut f = Vec::new();
             PacketBuilder::ethernet2([2; 6], [4; 6])
@@ -107,8 +105,7 @@ mod tests {
             f
         };
         let out = frame([198, 18, 0, 1], [198, 18, 0, 2], 40000, 443);
-        let note =
-            |f: &[u8]| a.comment(&ledger, LinkType::Ethernet, Timestamp(0), f, f.len() as u32);
+        let note = |f: &[u8]| a.comment(LinkType::Ethernet, Timestamp(0), f, f.len() as u32);
         assert_eq!(note(&out), "pid 4242 curl out (exact)");
         let back = frame([198, 18, 0, 2], [198, 18, 0, 1], 443, 40000);
         assert_eq!(note(&back), "pid 4242 curl in (exact)");

@@ -10,7 +10,6 @@
 //! `no_socket`. That is what makes the report's totals add up.
 
 use crate::account::{DistinctFlows, FlowsSeen, Ledger};
-use crate::annotate::Annotator;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
     Skipped, SocketLog, SocketTable,
@@ -19,6 +18,7 @@ use crate::model::{
     canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
 };
 use crate::wire::PacketSummary;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
@@ -244,7 +244,8 @@ impl Engine {
             }
         }
         Finished {
-            annotator: Annotator::new(self.flows.known(), self.table.local.clone()),
+            flow_index: self.flows.known().collect(),
+            local_addrs: self.table.local.clone(),
             ledger: self.ledger,
             both_ends: self.both_ends,
             scans: self.scans,
@@ -490,8 +491,10 @@ impl Engine {
 #[derive(Debug)]
 pub struct Finished {
     pub ledger: Ledger,
-    /// Which process each flow went to, for annotating a pcapng file.
-    pub annotator: Annotator,
+    /// The ledger flow each flow (still in the owner cache) was charged to.
+    pub flow_index: HashMap<FlowKey, u32>,
+    /// The host's addresses, as the last scan knew them.
+    pub local_addrs: LocalAddrs,
     /// Packets whose both ends are local: each was charged twice (out and in).
     pub both_ends: Counter,
     pub scans: u32,
@@ -507,7 +510,9 @@ mod tests {
     use super::*;
     use crate::attrib::{ScanResult, SocketRow};
     use crate::model::{ProcessInfo, Proto};
-    use crate::report::{CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey};
+    use crate::report::{
+        CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey, StoppedBy,
+    };
 
     const HOST: &str = "198.18.0.1";
 
@@ -567,7 +572,7 @@ mod tests {
         f.ledger
             .processes()
             .iter()
-            .find(|p| p.info.key.pid == pid)
+            .find(|p| p.process().is_some_and(|info| info.key.pid == pid))
             .map(|p| (p.traffic.inbound.bytes, p.traffic.outbound.bytes))
             .unwrap_or((0, 0))
     }
@@ -578,7 +583,7 @@ mod tests {
             start_time: "t".into(),
             start_unix_seconds: 0.0,
             duration_secs: 1.0,
-            stopped_by: "duration".into(),
+            stopped_by: StoppedBy::Duration,
             interfaces: vec![],
             interface_stats: vec![],
             self_limits: vec![],
@@ -683,7 +688,11 @@ mod tests {
         e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 40, ms(12)));
         let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (60, 140));
-        let p = f.ledger.processes().iter().find(|p| p.info.key.pid == 42);
+        let p = f
+            .ledger
+            .processes()
+            .iter()
+            .find(|p| p.process().is_some_and(|info| info.key.pid == 42));
         assert_eq!(p.unwrap().matched_by, [MatchQuality::SocketLog]);
         let r = report(&f, Counter::default());
         assert_eq!(r.summary.unattributed.bytes, 0);
@@ -1037,7 +1046,8 @@ mod tests {
         let f = e.finish(|_| true);
         assert!(f.flows.estimated);
         let error = (f.flows.count as f64 / f64::from(flows) - 1.0).abs();
-        assert!(error < 0.02, "{:?}", f.flows);
+        // Five standard errors of the 16 KiB HyperLogLog (0.8 %): never flakes.
+        assert!(error < 0.04, "{:?}", f.flows);
     }
 
     #[test]

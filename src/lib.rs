@@ -11,12 +11,16 @@
 //! - [`attrib`] knows the host's sockets and decides which process owns a flow.
 //! - [`account`] adds up bytes and packets per process and per second.
 //! - [`engine`] applies packets and socket scans in order; [`report`] freezes the result.
-//! - [`render`] writes a report as a table, JSON or CSV.
+//! - [`render`] writes a report as a table, JSON, CSV or Prometheus text.
+//! - [`annotate`] notes each packet of a pcapng file (`-w FILE.pcapng`) with its process.
 //! - [`os`] is the only code that touches pcap, /proc, files and signals.
 //! - [`pipeline`] runs the threads: capture → bounded queue → engine, with rescans.
 //!
 //! The pure modules (`model`, `wire`, `attrib`, `account`, `engine`, `report`,
 //! `render`) need no root and no network: tests drive them with fixtures.
+//! `tests/architecture.rs` keeps the walls standing: the pure modules reach into no
+//! `os`, `pipeline` or `cli`; `os` imports no `report`, `render`, `pipeline` or `cli`;
+//! no two modules import each other.
 //!
 //! Where to add things: a new output format is a module in [`render`] (a pure
 //! function of the [`report::Report`]); a new source of socket ownership produces

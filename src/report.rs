@@ -4,15 +4,16 @@
 //! Does not format anything for people (that is `render`) or gather anything from
 //! the OS: it is built from the engine's ledger plus facts the pipeline passes in.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::account::{Folded, Ledger, ProcessAccount};
+use crate::account::{Folded, Holder, Ledger, Peer, ProcessAccount, Series, MAX_LEDGER_PROCESSES};
 use crate::engine::Finished;
 use crate::model::{
-    Counter, DirCounters, Direction, MatchQuality, ProcessKey, Proto, Unattributed,
+    Counter, DirCounters, Direction, LinkCounters, MatchQuality, ProcessInfo, ProcessKey, Proto,
+    Unattributed,
 };
 
 /// Bumped only when a field is removed or changes meaning; new fields keep the version.
@@ -44,8 +45,7 @@ pub struct Summary {
     /// The same instant as Unix time, for programs.
     pub start_unix_seconds: f64,
     pub duration_secs: f64,
-    /// Why capture ended: `duration`, `signal`.
-    pub stopped_by: String,
+    pub stopped_by: StoppedBy,
     pub interfaces: Vec<String>,
     /// Per interface: what netflow captured next to what the interface itself counted.
     pub interface_stats: Vec<InterfaceStats>,
@@ -53,7 +53,7 @@ pub struct Summary {
     pub self_limits: Vec<String>,
     pub filter: Option<String>,
     pub byte_convention: &'static str,
-    pub sort: String,
+    pub sort: SortKey,
     /// Every packet pcap delivered to netflow.
     pub captured: Counter,
     /// Packets with a local socket at both ends (loopback): charged to the sender as
@@ -72,15 +72,38 @@ pub struct Summary {
     pub socket_scans: u32,
     /// What attributed traffic: `proc` always, `socket_log` when the kernel socket log
     /// was active.
-    pub attribution_sources: Vec<&'static str>,
+    pub attribution_sources: Vec<AttributionSource>,
     pub socket_log: SocketLogStatus,
+}
+
+/// Why capture ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoppedBy {
+    /// `--duration` passed.
+    Duration,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal,
+    /// Every interface failed (vanished, went down): nothing was left to capture.
+    InterfacesFailed,
+    /// A replay read every file to its end.
+    EndOfInput,
+}
+
+/// Where attribution came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionSource {
+    /// Socket and fd tables read from /proc (or sock_diag).
+    Proc,
+    /// The kernel socket log (eBPF).
+    SocketLog,
 }
 
 /// The kernel socket log (eBPF) during the capture.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SocketLogStatus {
-    /// `active`, `off` (`--ebpf off`) or `unavailable` (it could not be loaded).
-    pub state: &'static str,
+    pub state: SocketLogState,
     /// Why it is unavailable, as the kernel said.
     pub reason: Option<String>,
     /// The tracepoints it was attached to.
@@ -91,10 +114,21 @@ pub struct SocketLogStatus {
     pub lost: u64,
 }
 
+/// Whether the kernel socket log ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketLogState {
+    Active,
+    /// `--ebpf off`.
+    Off,
+    /// It could not be loaded (`reason` says why).
+    Unavailable,
+}
+
 impl SocketLogStatus {
     pub fn off() -> SocketLogStatus {
         SocketLogStatus {
-            state: "off",
+            state: SocketLogState::Off,
             reason: None,
             hooks: Vec::new(),
             records: 0,
@@ -104,14 +138,14 @@ impl SocketLogStatus {
 
     pub fn unavailable(reason: String) -> SocketLogStatus {
         SocketLogStatus {
-            state: "unavailable",
+            state: SocketLogState::Unavailable,
             reason: Some(reason),
             ..SocketLogStatus::off()
         }
     }
 
     pub fn is_active(&self) -> bool {
-        self.state == "active"
+        self.state == SocketLogState::Active
     }
 }
 
@@ -139,17 +173,6 @@ pub struct CounterDelta {
     /// captured bytes / ip_bytes: 1.0 means netflow saw everything the interface
     /// carried (a capture filter, or VLAN tags and TSO on real NICs, move it).
     pub coverage: Option<f64>,
-}
-
-/// A raw reading of an interface's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkCounters {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub link_header_bytes: u64,
-    pub loopback: bool,
 }
 
 impl InterfaceStats {
@@ -243,26 +266,44 @@ pub struct ProcessRow {
 }
 
 /// What the processes of one row share: `by` names the property, `key` its value.
-/// `by` is `name` (processes past the first 8,192, by name; `key` is the name) or
-/// `other` (those past 1,024 such names too; `key` is empty).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Group {
-    pub by: &'static str,
+    pub by: GroupBy,
     pub key: String,
 }
 
+/// The property the processes of a row added up share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Processes past the first 8,192, by name; `key` is the name.
+    Name,
+    /// Those past 1,024 such names too; `key` is empty.
+    Other,
+}
+
+impl GroupBy {
+    /// The stable machine name, as in JSON (and Prometheus labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Name => "name",
+            GroupBy::Other => "other",
+        }
+    }
+}
+
 impl Group {
-    fn of(p: &ProcessAccount) -> Option<Group> {
-        p.folded.map(|f| match f {
-            Folded::ByName => Group {
-                by: "name",
-                key: p.info.name.clone(),
+    fn of(folded: &Folded) -> Group {
+        match folded {
+            Folded::ByName(name) => Group {
+                by: GroupBy::Name,
+                key: name.clone(),
             },
             Folded::Rest => Group {
-                by: "other",
+                by: GroupBy::Other,
                 key: String::new(),
             },
-        })
+        }
     }
 }
 
@@ -278,7 +319,7 @@ pub struct SeriesRow {
 }
 
 impl SeriesRow {
-    fn from_series(series: &crate::account::Series) -> SeriesRow {
+    fn from_series(series: &Series) -> SeriesRow {
         let (quiet, active) = series.held_from();
         SeriesRow {
             quiet,
@@ -325,21 +366,12 @@ pub struct OtherProcesses {
 }
 
 /// The ranking key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SortKey {
     Total,
     In,
     Out,
-}
-
-impl SortKey {
-    pub fn name(self) -> &'static str {
-        match self {
-            SortKey::Total => "total",
-            SortKey::In => "in",
-            SortKey::Out => "out",
-        }
-    }
 }
 
 /// Facts about the capture that only the pipeline knows.
@@ -349,7 +381,7 @@ pub struct CaptureFacts {
     pub start_time: String,
     pub start_unix_seconds: f64,
     pub duration_secs: f64,
-    pub stopped_by: String,
+    pub stopped_by: StoppedBy,
     pub interfaces: Vec<String>,
     pub interface_stats: Vec<InterfaceStats>,
     pub self_limits: Vec<String>,
@@ -371,59 +403,26 @@ pub struct Ranking {
 impl Report {
     pub fn build(finished: &Finished, facts: CaptureFacts, ranking: Ranking) -> Report {
         let ledger = &finished.ledger;
-        let mut order: Vec<&ProcessAccount> = ledger
-            .processes()
-            .iter()
-            .filter(|p| !p.traffic.total().is_zero())
-            .collect();
-        order.sort_by(|a, b| {
-            sort_value(b, ranking.sort)
-                .cmp(&sort_value(a, ranking.sort))
-                .then(b.traffic.total().bytes.cmp(&a.traffic.total().bytes))
-                .then(a.info.key.pid.cmp(&b.info.key.pid))
-        });
+        let order = ranked(ledger, ranking.sort);
         let shown = if ranking.top == 0 {
             order.len()
         } else {
             ranking.top.min(order.len())
         };
         let secs = facts.duration_secs.max(0.001);
-        let peers = peers_by_process(ledger);
+        let peers = peers_by_owner(ledger);
         let processes = order[..shown]
             .iter()
             .enumerate()
-            .map(|(i, p)| {
+            .map(|(i, (owner, p))| {
                 let mut row = process_row(i + 1, p, secs);
-                row.peers = peers.get(&p.info.key).cloned().unwrap_or_default();
+                row.peers = peers.get(owner).cloned().unwrap_or_default();
                 row
             })
             .collect();
-        let mut other = OtherProcesses::default();
-        for p in &order[shown..] {
-            other.count += 1;
-            other.bytes_in += p.traffic.inbound.bytes;
-            other.bytes_out += p.traffic.outbound.bytes;
-            other.packets_in += p.traffic.inbound.packets;
-            other.packets_out += p.traffic.outbound.packets;
-        }
+        let other = OtherProcesses::of(order[shown..].iter().map(|&(_, p)| p));
         let mut warnings = facts.warnings;
-        if finished.unreadable_processes > 0 {
-            warnings.push(format!(
-                "the open files of {} processes could not be read; their traffic shows as no_process or no_socket",
-                finished.unreadable_processes
-            ));
-        }
-        let skipped = finished.skipped;
-        if skipped.any() {
-            warnings.push(format!(
-                "netflow's memory limit left room for {} of {} sockets in a scan: {} sockets were skipped, and {} fds of {} processes were not read; their traffic shows as no_socket or no_process",
-                skipped.sockets_seen - skipped.sockets,
-                skipped.sockets_seen,
-                skipped.sockets,
-                skipped.fds,
-                skipped.processes
-            ));
-        }
+        warnings.extend(scan_warnings(finished));
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary {
@@ -437,7 +436,7 @@ impl Report {
                 self_limits: facts.self_limits,
                 filter: facts.filter,
                 byte_convention: BYTE_CONVENTION,
-                sort: ranking.sort.name().to_string(),
+                sort: ranking.sort,
                 captured: facts.captured,
                 both_ends_local: finished.both_ends,
                 attributed: ledger.attributed(),
@@ -448,9 +447,9 @@ impl Report {
                 flows_seen_estimated: finished.flows.estimated,
                 socket_scans: finished.scans,
                 attribution_sources: if facts.socket_log.is_active() {
-                    vec!["proc", "socket_log"]
+                    vec![AttributionSource::Proc, AttributionSource::SocketLog]
                 } else {
-                    vec!["proc"]
+                    vec![AttributionSource::Proc]
                 },
                 socket_log: facts.socket_log,
             },
@@ -476,6 +475,61 @@ impl Report {
     }
 }
 
+/// The processes that moved anything, ranked by `sort`, then total bytes, then pid;
+/// each with its owner index (peers are found by owner: rows of processes added up
+/// share no process key).
+fn ranked(ledger: &Ledger, sort: SortKey) -> Vec<(u32, &ProcessAccount)> {
+    let mut order: Vec<(u32, &ProcessAccount)> = (0..)
+        .zip(ledger.processes())
+        .filter(|(_, p)| !p.traffic.total().is_zero())
+        .collect();
+    order.sort_by(|(_, a), (_, b)| {
+        sort_value(b, sort)
+            .cmp(&sort_value(a, sort))
+            .then(b.traffic.total().bytes.cmp(&a.traffic.total().bytes))
+            .then(shown_pid(a).cmp(&shown_pid(b)))
+    });
+    order
+}
+
+impl OtherProcesses {
+    /// The processes beyond `--top`, added up.
+    fn of<'a>(rest: impl Iterator<Item = &'a ProcessAccount>) -> OtherProcesses {
+        let mut other = OtherProcesses::default();
+        for p in rest {
+            other.count += 1;
+            other.bytes_in += p.traffic.inbound.bytes;
+            other.bytes_out += p.traffic.outbound.bytes;
+            other.packets_in += p.traffic.inbound.packets;
+            other.packets_out += p.traffic.outbound.packets;
+        }
+        other
+    }
+}
+
+/// What the scans could not read, and so could not attribute.
+fn scan_warnings(finished: &Finished) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if finished.unreadable_processes > 0 {
+        warnings.push(format!(
+            "the open files of {} processes could not be read; their traffic shows as no_process or no_socket",
+            finished.unreadable_processes
+        ));
+    }
+    let skipped = finished.skipped;
+    if skipped.any() {
+        warnings.push(format!(
+            "netflow's memory limit left room for {} of {} sockets in a scan: {} sockets were skipped, and {} fds of {} processes were not read; their traffic shows as no_socket or no_process",
+            skipped.sockets_seen - skipped.sockets,
+            skipped.sockets_seen,
+            skipped.sockets,
+            skipped.fds,
+            skipped.processes
+        ));
+    }
+    warnings
+}
+
 fn sort_value(p: &ProcessAccount, key: SortKey) -> u64 {
     match key {
         SortKey::Total => p.traffic.total().bytes,
@@ -487,26 +541,23 @@ fn sort_value(p: &ProcessAccount, key: SortKey) -> u64 {
 /// Peers shown per process, busiest first.
 pub const TOP_PEERS: usize = 5;
 
-/// Each process's busiest remote ends: its flows grouped by protocol and remote
-/// address:port (a client's many connections to one server are one peer).
-fn peers_by_process(ledger: &Ledger) -> HashMap<ProcessKey, Vec<PeerRow>> {
-    let mut grouped: HashMap<(u32, Proto, SocketAddr), DirCounters> = HashMap::new();
+/// Each process's busiest remote ends, by owner index: its flows grouped by protocol
+/// and remote address:port (a client's many connections to one server are one peer).
+fn peers_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<PeerRow>> {
+    let mut grouped: HashMap<(u32, Proto, Peer), DirCounters> = HashMap::new();
     for f in ledger.flows() {
         grouped
-            .entry((f.owner, f.proto, f.remote))
+            .entry((f.owner, f.proto, f.peer))
             .or_default()
             .merge(f.traffic);
     }
-    let mut out: HashMap<ProcessKey, Vec<PeerRow>> = HashMap::new();
-    for ((owner, proto, remote), t) in grouped {
-        let key = ledger.processes()[owner as usize].info.key;
-        out.entry(key).or_default().push(PeerRow {
+    let mut out: HashMap<u32, Vec<PeerRow>> = HashMap::new();
+    for ((owner, proto, peer), t) in grouped {
+        out.entry(owner).or_default().push(PeerRow {
             proto,
-            // Port 0 is the ledger's "other peers" flow, once it holds its most flows.
-            remote: if remote.port() == 0 {
-                "other".to_string()
-            } else {
-                remote.to_string()
+            remote: match peer {
+                Peer::Remote(addr) => addr.to_string(),
+                Peer::Other => "other".to_string(),
             },
             bytes_in: t.inbound.bytes,
             bytes_out: t.outbound.bytes,
@@ -525,18 +576,52 @@ fn peers_by_process(ledger: &Ledger) -> HashMap<ProcessKey, Vec<PeerRow>> {
     out
 }
 
+/// The pid a row shows: 0 for a row of processes added up.
+fn shown_pid(p: &ProcessAccount) -> u32 {
+    p.process().map_or(0, |info| info.key.pid)
+}
+
+/// What a row of processes added up shows where a process's details go: pid 0 (the
+/// published mark of such rows, beside `group`), the name they share, and a command
+/// line that says what the row is.
+fn group_details(folded: &Folded) -> ProcessInfo {
+    let label = match folded {
+        Folded::ByName(name) => name.as_str(),
+        Folded::Rest => "other",
+    };
+    ProcessInfo {
+        key: ProcessKey {
+            pid: 0,
+            start_time: 0,
+        },
+        ppid: 0,
+        name: folded.name().to_string(),
+        cmdline: format!("({label} processes past the first {MAX_LEDGER_PROCESSES}, added up)"),
+        exe: String::new(),
+        uid: None,
+        user: String::new(),
+        netns: 0,
+        cgroup: String::new(),
+        container_id: None,
+    }
+}
+
 fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
+    let (info, group) = match &p.holder {
+        Holder::Process(info) => (Cow::Borrowed(&**info), None),
+        Holder::Folded(folded) => (Cow::Owned(group_details(folded)), Some(Group::of(folded))),
+    };
     let t = p.traffic;
     ProcessRow {
         rank,
-        pid: p.info.key.pid,
-        start_time_ticks: p.info.key.start_time,
-        ppid: p.info.ppid,
-        name: p.info.name.clone(),
-        cmdline: p.info.cmdline.clone(),
-        exe: p.info.exe.clone(),
-        user: p.info.user.clone(),
-        uid: p.info.uid,
+        pid: info.key.pid,
+        start_time_ticks: info.key.start_time,
+        ppid: info.ppid,
+        name: info.name.clone(),
+        cmdline: info.cmdline.clone(),
+        exe: info.exe.clone(),
+        user: info.user.clone(),
+        uid: info.uid,
         bytes_in: t.inbound.bytes,
         bytes_out: t.outbound.bytes,
         packets_in: t.inbound.packets,
@@ -547,13 +632,13 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         peak_bytes_out_per_sec: p.series.peak(Direction::Out),
         connections: p.connections,
         matched_by: p.matched_by.clone(),
-        cgroup: p.info.cgroup.clone(),
-        container_id: p.info.container_id.clone(),
+        cgroup: info.cgroup.clone(),
+        container_id: info.container_id.clone(),
         exited: p.exited,
         peers: Vec::new(),
         series: SeriesRow::from_series(&p.series),
         processes: p.processes,
-        group: Group::of(p),
+        group,
     }
 }
 
@@ -593,7 +678,8 @@ mod tests {
             }
         }
         Finished {
-            annotator: Default::default(),
+            flow_index: Default::default(),
+            local_addrs: Default::default(),
             ledger,
             both_ends: Counter::default(),
             scans: 1,
@@ -612,7 +698,7 @@ mod tests {
             start_time: "2026-11-26T08:00:00Z".into(),
             start_unix_seconds: 1_795_939_200.0,
             duration_secs: 2.0,
-            stopped_by: "duration".into(),
+            stopped_by: StoppedBy::Duration,
             interfaces: vec!["lo".into()],
             interface_stats: vec![],
             self_limits: vec![],
@@ -773,7 +859,8 @@ mod tests {
         ledger.add(b, Direction::In, Counter::one(500), Timestamp(11_500_000));
         ledger.add(c, Direction::Out, Counter::one(100), start);
         let f = Finished {
-            annotator: Default::default(),
+            flow_index: Default::default(),
+            local_addrs: Default::default(),
             ledger,
             both_ends: Counter::default(),
             scans: 1,
@@ -816,5 +903,133 @@ mod tests {
         );
         assert_eq!(r.unattributed.len(), Unattributed::ALL.len());
         assert!(r.totals_add_up());
+    }
+
+    #[test]
+    fn state_and_keys_serialize_to_their_published_names() {
+        let json = |v: serde_json::Value| v.as_str().unwrap().to_string();
+        let names = [
+            json(serde_json::to_value(StoppedBy::Duration).unwrap()),
+            json(serde_json::to_value(StoppedBy::Signal).unwrap()),
+            json(serde_json::to_value(StoppedBy::InterfacesFailed).unwrap()),
+            json(serde_json::to_value(StoppedBy::EndOfInput).unwrap()),
+            json(serde_json::to_value(SortKey::Total).unwrap()),
+            json(serde_json::to_value(SortKey::In).unwrap()),
+            json(serde_json::to_value(SortKey::Out).unwrap()),
+            json(serde_json::to_value(SocketLogState::Active).unwrap()),
+            json(serde_json::to_value(SocketLogState::Off).unwrap()),
+            json(serde_json::to_value(SocketLogState::Unavailable).unwrap()),
+            json(serde_json::to_value(AttributionSource::Proc).unwrap()),
+            json(serde_json::to_value(AttributionSource::SocketLog).unwrap()),
+        ];
+        assert_eq!(
+            names,
+            [
+                "duration",
+                "signal",
+                "interfaces_failed",
+                "end_of_input",
+                "total",
+                "in",
+                "out",
+                "active",
+                "off",
+                "unavailable",
+                "proc",
+                "socket_log"
+            ]
+        );
+        for by in [GroupBy::Name, GroupBy::Other] {
+            assert_eq!(serde_json::to_value(by).unwrap(), by.name());
+        }
+    }
+
+    #[test]
+    fn rows_added_up_keep_their_own_peers() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        for pid in 0..MAX_LEDGER_PROCESSES as u32 {
+            ledger.owner(&Arc::new(ProcessInfo::sample(10_000 + pid, 1, "worker")));
+        }
+        for (pid, name, remote) in [(1, "curl", "10.0.0.9:443"), (2, "wget", "10.0.0.8:80")] {
+            let owner = ledger.owner(&Arc::new(ProcessInfo::sample(pid, 1, name)));
+            let key = FlowKey::new(
+                crate::model::Proto::Tcp,
+                format!("10.0.0.1:{}", 4000 + pid).parse().unwrap(),
+                remote.parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            ledger.add(flow, Direction::In, Counter::one(100), start);
+        }
+        let f = Finished {
+            ledger,
+            flow_index: Default::default(),
+            local_addrs: Default::default(),
+            both_ends: Counter::default(),
+            scans: 1,
+            flows: FlowsSeen::default(),
+            unreadable_processes: 0,
+            skipped: Default::default(),
+        };
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+            },
+        );
+        let peers: Vec<(u32, &str, Vec<&str>)> = r
+            .processes
+            .iter()
+            .map(|p| {
+                let remotes = p.peers.iter().map(|peer| peer.remote.as_str()).collect();
+                (p.pid, p.name.as_str(), remotes)
+            })
+            .collect();
+        assert_eq!(
+            peers,
+            [
+                (0, "curl", vec!["10.0.0.9:443"]),
+                (0, "wget", vec!["10.0.0.8:80"])
+            ]
+        );
+        assert_eq!(
+            r.processes[0].cmdline,
+            "(curl processes past the first 8192, added up)"
+        );
+    }
+
+    #[test]
+    fn a_remote_port_of_zero_is_a_peer_not_other_peers() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        let owner = ledger.owner(&Arc::new(ProcessInfo::sample(1, 1, "scanner")));
+        let key = FlowKey::new(
+            crate::model::Proto::Udp,
+            "10.0.0.1:4000".parse().unwrap(),
+            "10.0.0.9:0".parse().unwrap(),
+        );
+        let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+        ledger.add(flow, Direction::Out, Counter::one(100), start);
+        let f = Finished {
+            ledger,
+            flow_index: Default::default(),
+            local_addrs: Default::default(),
+            both_ends: Counter::default(),
+            scans: 1,
+            flows: FlowsSeen::default(),
+            unreadable_processes: 0,
+            skipped: Default::default(),
+        };
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+            },
+        );
+        assert_eq!(r.processes[0].peers[0].remote, "10.0.0.9:0");
     }
 }

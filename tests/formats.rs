@@ -189,7 +189,9 @@ fn report_with_rows_added_up() -> Vec<u8> {
     use netflow::model::{
         Counter, Direction, FlowKey, MatchQuality, ProcessInfo, ProcessKey, Proto, Timestamp,
     };
-    use netflow::report::{CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey};
+    use netflow::report::{
+        CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey, StoppedBy,
+    };
     use std::sync::Arc;
 
     let start = Timestamp::from_micros(1_800_000_000_000_000);
@@ -233,7 +235,8 @@ fn report_with_rows_added_up() -> Vec<u8> {
         captured.add(bytes);
     }
     let finished = Finished {
-        annotator: Default::default(),
+        flow_index: Default::default(),
+        local_addrs: Default::default(),
         ledger,
         both_ends: Counter::default(),
         scans: 1,
@@ -249,7 +252,7 @@ fn report_with_rows_added_up() -> Vec<u8> {
         start_time: "2027-01-15T08:00:00Z".into(),
         start_unix_seconds: 1_800_000_000.0,
         duration_secs: 1.0,
-        stopped_by: "duration".into(),
+        stopped_by: StoppedBy::Duration,
         interfaces: vec!["eth0".into()],
         interface_stats: vec![],
         self_limits: vec![],
@@ -699,8 +702,9 @@ fn flows_seen_counts_distinct_flows_not_cache_refills() {
     assert_eq!(num(&s["captured"]["packets"]), 200_000, "{s:#}");
     assert_eq!(num(&s["both_ends_local"]["packets"]), 0, "{s:#}");
     let flows = num(&s["flows_seen"]);
+    // Five standard errors of the HyperLogLog (0.8 %) either way: it never flakes.
     assert!(
-        (98_000..=102_000).contains(&flows),
+        (96_000..=104_000).contains(&flows),
         "flows_seen {flows} for 100,000 flows: {s:#}"
     );
     // Past the exact bound, the report says the count is an estimate.

@@ -26,7 +26,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use netflow::model::{Counter, MatchQuality, Proto};
 use netflow::pipeline::{Replay, ReplayFile, Session, SnapshotRequest, SocketLogMode, Sources};
 use netflow::render::{self, Format, Width};
-use netflow::report::{PeerRow, Report};
+use netflow::report::{AttributionSource, PeerRow, Report, SocketLogState, StoppedBy};
 
 /// 2026-11-26T10:20:22Z: the whole second before the capture's first frame
 /// (10:20:22.243298); its last is at 10:20:26.275291.
@@ -93,7 +93,7 @@ fn replayed_capture_over_a_proc_fixture_gives_the_exact_report() {
         s.duration_secs, 4.275291,
         "to the last frame, 10:20:26.275291"
     );
-    assert_eq!(s.stopped_by, "end_of_input");
+    assert_eq!(s.stopped_by, StoppedBy::EndOfInput);
 
     // What came in, and where every byte went.
     assert_eq!(s.interfaces, ["eth0"]);
@@ -121,8 +121,8 @@ fn replayed_capture_over_a_proc_fixture_gives_the_exact_report() {
         s.socket_scans, 2,
         "one before the first packet, one after the last"
     );
-    assert_eq!(s.attribution_sources, ["proc"]);
-    assert_eq!(s.socket_log.state, "off");
+    assert_eq!(s.attribution_sources, [AttributionSource::Proc]);
+    assert_eq!(s.socket_log.state, SocketLogState::Off);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 
     let nonzero: Vec<(&str, Counter)> = report
@@ -264,7 +264,7 @@ fn a_replay_ends_at_its_window_like_a_live_capture() {
     // Two seconds from 10:20:22: the frames from 10:20:24.227312 on are not read.
     let report = run(request(Duration::from_secs(2)));
     let s = &report.summary;
-    assert_eq!(s.stopped_by, "duration");
+    assert_eq!(s.stopped_by, StoppedBy::Duration);
     assert_eq!(s.duration_secs, 2.0);
     // 12 frames fewer: 6 UDP datagrams (128), 3 ICMP (156), 3 ICMPv6 (96, 56, 96).
     assert_eq!(

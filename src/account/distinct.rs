@@ -17,7 +17,7 @@ const REGISTERS: usize = 1 << PRECISION;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowsSeen {
     pub count: u64,
-    /// Past [`EXACT_FLOWS`], `count` is a HyperLogLog estimate (within about 2 %).
+    /// Past [`EXACT_FLOWS`], `count` is a HyperLogLog estimate (standard error 0.8 %).
     pub estimated: bool,
 }
 
@@ -131,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn past_the_exact_bound_the_count_is_an_estimate_within_two_percent() {
+    fn past_the_exact_bound_the_count_is_an_estimate_within_five_standard_errors() {
         for n in [EXACT_FLOWS as u32 + 1, 100_000, 1_000_000] {
             let mut d = DistinctFlows::default();
             for round in 0..2 {
@@ -141,7 +141,10 @@ mod tests {
                 let seen = d.seen();
                 assert!(seen.estimated);
                 let error = (seen.count as f64 / f64::from(n) - 1.0).abs();
-                assert!(error < 0.02, "{n} flows, round {round}: {seen:?}");
+                // The standard error is 1.04 / sqrt(16,384) = 0.8 % and the hasher is
+                // seeded at random: 4 % is five standard errors, so this cannot flake
+                // (2 % failed about one run in six).
+                assert!(error < 0.04, "{n} flows, round {round}: {seen:?}");
             }
         }
     }

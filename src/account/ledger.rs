@@ -8,10 +8,10 @@ use crate::model::{
     Timestamp, Unattributed,
 };
 
-/// Everything accounted to one process.
+/// Everything accounted to one process (or to processes added up: see [`Holder`]).
 #[derive(Clone, Debug)]
 pub struct ProcessAccount {
-    pub info: Arc<ProcessInfo>,
+    pub holder: Holder,
     pub traffic: DirCounters,
     pub series: Series,
     /// Distinct flows (4-tuples) charged to this process.
@@ -25,18 +25,45 @@ pub struct ProcessAccount {
     /// Processes added up in this row: 1, or more for a row of processes past
     /// [`MAX_LEDGER_PROCESSES`] added up by name.
     pub processes: u32,
-    /// For a row of processes added up, how they were grouped.
-    pub folded: Option<Folded>,
+}
+
+impl ProcessAccount {
+    /// The process, for a row of one.
+    pub fn process(&self) -> Option<&ProcessInfo> {
+        match &self.holder {
+            Holder::Process(info) => Some(info),
+            Holder::Folded(_) => None,
+        }
+    }
+}
+
+/// Whom a ledger row stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// One process.
+    Process(Arc<ProcessInfo>),
+    /// Processes past [`MAX_LEDGER_PROCESSES`], added up.
+    Folded(Folded),
 }
 
 /// How a row past [`MAX_LEDGER_PROCESSES`] adds up processes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Folded {
-    /// Every later process with the row's name.
-    ByName,
+    /// Every later process with this name.
+    ByName(String),
     /// Every later process whose name found no row of its own (past
     /// [`MAX_FOLDED_NAMES`]).
     Rest,
+}
+
+impl Folded {
+    /// The name the row's processes share; empty for [`Folded::Rest`].
+    pub fn name(&self) -> &str {
+        match self {
+            Folded::ByName(name) => name,
+            Folded::Rest => "",
+        }
+    }
 }
 
 /// The most processes the ledger keeps a row each for (about 1 KiB each); later ones
@@ -56,9 +83,17 @@ pub const MAX_LEDGER_FLOWS: usize = 1 << 16;
 pub struct FlowAccount {
     pub owner: u32,
     pub proto: Proto,
-    pub remote: SocketAddr,
+    pub peer: Peer,
     pub quality: MatchQuality,
     pub traffic: DirCounters,
+}
+
+/// A flow's remote end, as the ledger keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Peer {
+    Remote(SocketAddr),
+    /// A process's flows once the ledger holds `MAX_LEDGER_FLOWS`, added up.
+    Other,
 }
 
 /// The single owner of all counters. Processes and flows are addressed by dense
@@ -70,8 +105,8 @@ pub struct Ledger {
     processes: Vec<ProcessAccount>,
     flows: Vec<FlowAccount>,
     by_key: HashMap<ProcessKey, u32>,
-    /// Rows of processes past [`MAX_LEDGER_PROCESSES`], by name.
-    folded: HashMap<String, u32>,
+    /// Rows of processes past [`MAX_LEDGER_PROCESSES`].
+    folded: HashMap<Folded, u32>,
     unattributed: [Counter; Unattributed::ALL.len()],
 }
 
@@ -99,55 +134,33 @@ impl Ledger {
         if self.processes.len() >= MAX_LEDGER_PROCESSES {
             return self.folded_owner(info);
         }
-        let i = self.push(info.clone());
+        let i = self.push(Holder::Process(info.clone()));
         self.by_key.insert(info.key, i);
         i
     }
 
     /// The row that adds up processes named like `info` (or, past
-    /// [`MAX_FOLDED_NAMES`], every other name); pid 0 marks it.
+    /// [`MAX_FOLDED_NAMES`], every other name).
     fn folded_owner(&mut self, info: &Arc<ProcessInfo>) -> u32 {
-        let name = if self.folded.len() < MAX_FOLDED_NAMES || self.folded.contains_key(&info.name) {
-            info.name.clone()
+        let by_name = Folded::ByName(info.name.clone());
+        let group = if self.folded.len() < MAX_FOLDED_NAMES || self.folded.contains_key(&by_name) {
+            by_name
         } else {
-            String::new()
+            Folded::Rest
         };
-        if let Some(&i) = self.folded.get(&name) {
+        if let Some(&i) = self.folded.get(&group) {
             self.processes[i as usize].processes += 1;
             return i;
         }
-        let row = ProcessInfo {
-            key: ProcessKey {
-                pid: 0,
-                start_time: 0,
-            },
-            ppid: 0,
-            cmdline: format!(
-                "({} processes past the first {MAX_LEDGER_PROCESSES}, added up)",
-                if name.is_empty() { "other" } else { &name }
-            ),
-            name: name.clone(),
-            exe: String::new(),
-            uid: None,
-            user: String::new(),
-            netns: 0,
-            cgroup: String::new(),
-            container_id: None,
-        };
-        let i = self.push(Arc::new(row));
-        self.processes[i as usize].folded = Some(if name.is_empty() {
-            Folded::Rest
-        } else {
-            Folded::ByName
-        });
-        self.folded.insert(name, i);
+        let i = self.push(Holder::Folded(group.clone()));
+        self.folded.insert(group, i);
         i
     }
 
-    fn push(&mut self, info: Arc<ProcessInfo>) -> u32 {
+    fn push(&mut self, holder: Holder) -> u32 {
         let i = self.processes.len() as u32;
         self.processes.push(ProcessAccount {
-            info,
+            holder,
             traffic: DirCounters::default(),
             series: Series::new(self.series_buckets),
             connections: 0,
@@ -155,7 +168,6 @@ impl Ledger {
             exited: false,
             other_flow: None,
             processes: 1,
-            folded: None,
         });
         i
     }
@@ -173,15 +185,15 @@ impl Ledger {
                 return other;
             }
         }
-        let remote = if self.flows.len() >= MAX_LEDGER_FLOWS {
-            SocketAddr::from(([0, 0, 0, 0], 0))
+        let peer = if self.flows.len() >= MAX_LEDGER_FLOWS {
+            Peer::Other
         } else {
-            flow.remote
+            Peer::Remote(flow.remote)
         };
         self.flows.push(FlowAccount {
             owner,
             proto: flow.proto,
-            remote,
+            peer,
             quality,
             traffic: DirCounters::default(),
         });
@@ -193,14 +205,21 @@ impl Ledger {
     }
 
     /// Marks every process for which `gone` holds as exited; its totals stay.
+    ///
+    /// A row of processes added up keeps no pids to ask about: it reads as exited, as
+    /// it did when such rows carried pid 0 (which never runs). Its processes are past
+    /// the ledger's bound, churn that is short-lived as a rule.
     pub fn mark_exited(&mut self, gone: impl Fn(ProcessKey) -> bool) {
         for p in &mut self.processes {
-            p.exited = gone(p.info.key);
+            p.exited = match &p.holder {
+                Holder::Process(info) => gone(info.key),
+                Holder::Folded(_) => true,
+            };
         }
     }
 
-    /// Charges a packet of `flow` (an index from [`Ledger::open_flow`]) to its process.
-    /// Charges `c` (packets of one flow, the last at `at`) to the flow and its owner.
+    /// Charges `c` (packets of one flow, the last at `at`) to `flow` (an index from
+    /// [`Ledger::open_flow`]) and to its owner.
     pub fn add(&mut self, flow: u32, dir: Direction, c: Counter, at: Timestamp) {
         let f = &mut self.flows[flow as usize];
         f.traffic.get_mut(dir).merge(c);
@@ -264,10 +283,9 @@ mod tests {
         assert_eq!(ledger.owner(&curl(1)), first);
         let row = &ledger.processes()[first as usize];
         assert_eq!(
-            (row.info.key.pid, row.info.name.as_str(), row.processes),
-            (0, "curl", 3)
+            (&row.holder, row.processes),
+            (&Holder::Folded(Folded::ByName("curl".into())), 3)
         );
-        assert_eq!(row.folded, Some(Folded::ByName));
         for n in 0..MAX_FOLDED_NAMES + 5 {
             ledger.owner(&Arc::new(ProcessInfo::sample(
                 100 + n as u32,
@@ -277,7 +295,10 @@ mod tests {
         }
         assert!(ledger.processes().len() <= MAX_LEDGER_PROCESSES + MAX_FOLDED_NAMES + 1);
         let rest = ledger.processes().last().unwrap();
-        assert_eq!((rest.folded, rest.processes), (Some(Folded::Rest), 6));
+        assert_eq!(
+            (&rest.holder, rest.processes),
+            (&Holder::Folded(Folded::Rest), 6)
+        );
     }
 
     fn info(pid: u32, start_time: u64) -> Arc<ProcessInfo> {
@@ -301,7 +322,7 @@ mod tests {
         }
         assert_eq!(l.flows().len(), MAX_LEDGER_FLOWS + 1);
         let other = l.flows().last().unwrap();
-        assert_eq!(other.remote.port(), 0);
+        assert_eq!(other.peer, Peer::Other);
         assert_eq!(other.traffic.outbound.bytes, 10 * 100);
         assert_eq!(
             l.processes()[0].traffic.outbound.packets,

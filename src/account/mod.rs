@@ -11,6 +11,7 @@ mod series;
 
 pub use distinct::{DistinctFlows, FlowsSeen, EXACT_FLOWS};
 pub use ledger::{
-    FlowAccount, Folded, Ledger, ProcessAccount, MAX_FOLDED_NAMES, MAX_LEDGER_PROCESSES,
+    FlowAccount, Folded, Holder, Ledger, Peer, ProcessAccount, MAX_FOLDED_NAMES,
+    MAX_LEDGER_PROCESSES,
 };
 pub use series::Series;

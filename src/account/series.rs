@@ -55,22 +55,9 @@ impl Series {
         self.buckets.iter().map(|b| b[i]).max().unwrap_or(0)
     }
 
-    /// Bytes per second, `[in, out]`, from the capture's first second to the
-    /// process's last.
-    pub fn buckets(&self) -> Vec<[u64; 2]> {
-        let mut all = vec![[0, 0]; self.first];
-        all.extend_from_slice(&self.buckets);
-        all
-    }
-
     /// The capture second of the first bucket held, and the buckets held from there.
     pub fn held_from(&self) -> (usize, &[[u64; 2]]) {
         (self.first, &self.buckets)
-    }
-
-    /// Seconds held in memory.
-    pub fn held(&self) -> usize {
-        self.buckets.len()
     }
 }
 
@@ -87,6 +74,22 @@ mod tests {
 
     fn ms(n: u64) -> Timestamp {
         Timestamp(1_000_000_000 + n * 1_000)
+    }
+
+    impl Series {
+        /// Bytes per second, `[in, out]`, from the capture's first second to the
+        /// process's last.
+        fn buckets(&self) -> Vec<[u64; 2]> {
+            let (quiet, held) = self.held_from();
+            let mut all = vec![[0, 0]; quiet];
+            all.extend_from_slice(held);
+            all
+        }
+
+        /// Seconds held in memory.
+        fn held(&self) -> usize {
+            self.buckets.len()
+        }
     }
 
     #[test]

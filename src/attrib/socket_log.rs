@@ -66,8 +66,6 @@ pub struct SocketLog {
     /// netflow's own network namespace: only its wildcard sockets may match by port
     /// (another namespace's `0.0.0.0:53` says nothing about this host's port 53).
     own_netns: u64,
-    /// Sockets ever added (for the report).
-    added: u64,
 }
 
 impl SocketLog {
@@ -87,7 +85,6 @@ impl SocketLog {
         if self.current.len() >= GENERATION_CAP {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.added += 1;
         let key = FlowKey::new(s.proto, s.local, s.remote);
         let previous = if s.remote.port() == 0 {
             if s.proto != Proto::Udp {
@@ -126,11 +123,6 @@ impl SocketLog {
                 .filter(|b| c.admits(b.v6only))
                 .map(|b| b.owner.clone())
         })
-    }
-
-    /// Sockets logged so far, repeats included.
-    pub fn added(&self) -> u64 {
-        self.added
     }
 }
 
@@ -244,7 +236,6 @@ mod tests {
         assert!(log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 7)));
         assert!(!log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 7)));
         assert!(log.add(logged(Proto::Tcp, "10.0.0.1:1", "10.0.0.2:2", 8)));
-        assert_eq!(log.added(), 3);
     }
 
     #[test]

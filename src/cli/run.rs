@@ -52,7 +52,7 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
         Some(target) => target.commit(&bytes).map_err(|e| {
             // Never lose a capture to a full disk: the report goes to stdout instead.
             let _ = write_stdout(&bytes);
-            Error::ReportLost(e.to_string())
+            Error::ReportLost(Box::new(e))
         })?,
         None => write_stdout(&bytes)?,
     }

@@ -62,3 +62,16 @@ impl DirCounters {
         t
     }
 }
+
+/// A raw reading of an interface's own counters (`/sys/class/net/IF/statistics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Bytes of link header the counters include per packet.
+    pub link_header_bytes: u64,
+    /// Loopback counts every packet twice: as sent and as received.
+    pub loopback: bool,
+}

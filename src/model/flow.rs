@@ -10,6 +10,16 @@ pub enum Proto {
     Udp,
 }
 
+impl Proto {
+    /// The stable machine name, as used in JSON, CSV and the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
 /// Which way a packet travels, seen from the local socket it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +82,13 @@ mod tests {
             "127.0.0.1:5000".parse().unwrap(),
         );
         assert_eq!(mapped, plain);
+    }
+
+    #[test]
+    fn name_matches_serde_name() {
+        for p in [Proto::Tcp, Proto::Udp] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Vocabulary types shared by every layer.
 //!
-//! Owns flows, processes, counters, time and the reasons traffic goes unattributed.
+//! Owns flows, processes, counters (a process's and an interface's), time and the
+//! reasons traffic goes unattributed.
 //! Does no I/O of any kind: these are plain data.
 
 mod counters;
@@ -9,7 +10,7 @@ mod process;
 mod reason;
 mod time;
 
-pub use counters::{Counter, DirCounters};
+pub use counters::{Counter, DirCounters, LinkCounters};
 pub use flow::{canonical_ip, Direction, FlowKey, Proto};
 pub use process::{ProcessInfo, ProcessKey};
 pub use reason::{MatchQuality, Unattributed};

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 /// Microseconds since the Unix epoch, as stamped on packets by the kernel.
 ///
 /// The core never reads a clock: timestamps come from pcap headers and from the
@@ -21,16 +19,18 @@ impl Timestamp {
         self.0
     }
 
+    /// `self` moved `d` later (a replay's window end).
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Timestamp(self.0.saturating_add(d.as_micros() as u64))
+    }
+
+    /// The time from `earlier` to `self`; zero when `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> std::time::Duration {
+        std::time::Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+
     /// Whole seconds from `start` to `self`; 0 when `self` is earlier.
     pub fn whole_secs_since(self, start: Timestamp) -> u64 {
         self.0.saturating_sub(start.0) / 1_000_000
-    }
-
-    pub fn since(self, start: Timestamp) -> Duration {
-        Duration::from_micros(self.0.saturating_sub(start.0))
-    }
-
-    pub fn plus(self, d: Duration) -> Timestamp {
-        Timestamp(self.0 + d.as_micros() as u64)
     }
 }

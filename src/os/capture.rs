@@ -34,7 +34,6 @@ pub struct OpenCapture {
 /// Kernel-side statistics at the end of a capture.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelStats {
-    pub received: u64,
     pub dropped: u64,
     pub if_dropped: u64,
 }
@@ -50,19 +49,18 @@ pub fn open(iface: &str, settings: &CaptureSettings) -> Result<OpenCapture, Erro
         .open()
         .map_err(|e| capture_error(iface, e))?;
     let dlt = handle.get_datalink();
-    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| Error::Capture {
+    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| Error::UnsupportedLink {
         iface: iface.into(),
-        message: format!(
-            "unsupported link type {} ({})",
-            dlt.0,
-            dlt.get_name().unwrap_or_default()
-        ),
+        dlt: dlt.0,
+        name: dlt.get_name().unwrap_or_default(),
     })?;
     if let Some(expr) = &settings.filter {
-        handle.filter(expr, true).map_err(|e| Error::BadFilter {
-            expr: expr.clone(),
-            message: pcap_message(&e),
-        })?;
+        handle
+            .filter(expr, true)
+            .map_err(|source| Error::BadFilter {
+                expr: expr.clone(),
+                source,
+            })?;
     }
     let copies = if crate::os::interfaces::is_loopback(iface) && !ignore_outgoing(&handle) {
         2
@@ -141,7 +139,7 @@ impl OpenCapture {
         mut self,
         stop: &AtomicBool,
         sink: &mut impl FrameSink,
-    ) -> (KernelStats, Option<String>) {
+    ) -> (KernelStats, Option<Error>) {
         let mut failure = None;
         while !stop.load(Ordering::Relaxed) {
             // A whole ring block per call (as tcpdump reads), not a call per packet.
@@ -151,8 +149,11 @@ impl OpenCapture {
                 Ok(_) => {}
                 // The Stopper's breakloop ends the read with an error.
                 Err(_) if stop.load(Ordering::Relaxed) => break,
-                Err(e) => {
-                    failure = Some(format!("capture on `{}` failed: {}", self.iface, e));
+                Err(source) => {
+                    failure = Some(Error::CaptureRead {
+                        iface: self.iface.clone(),
+                        source,
+                    });
                     break;
                 }
             }
@@ -164,7 +165,6 @@ impl OpenCapture {
             .map(|s| KernelStats {
                 // A full ring drops both copies of a packet (measured: 2,282 drops for
                 // 1,141 packets missing), so half the count is what was lost.
-                received: u64::from(s.received).div_ceil(self.copies),
                 dropped: u64::from(s.dropped).div_ceil(self.copies),
                 if_dropped: u64::from(s.if_dropped),
             })
@@ -203,9 +203,10 @@ fn drain(handle: pcap::Capture<pcap::Active>, sink: &mut impl FrameSink) {
     }
 }
 
+/// What failing to open `iface` means: missing privileges, no such interface, or
+/// another failure (kept as the error's source).
 fn capture_error(iface: &str, e: pcap::Error) -> Error {
-    let message = pcap_message(&e);
-    let lower = message.to_lowercase();
+    let lower = e.to_string().to_lowercase();
     if lower.contains("permission") || lower.contains("not permitted") {
         Error::Privileges {
             missing: "CAP_NET_RAW".into(),
@@ -218,14 +219,7 @@ fn capture_error(iface: &str, e: pcap::Error) -> Error {
     } else {
         Error::Capture {
             iface: iface.into(),
-            message,
+            source: e,
         }
-    }
-}
-
-fn pcap_message(e: &pcap::Error) -> String {
-    match e {
-        pcap::Error::PcapError(m) => m.clone(),
-        other => other.to_string(),
     }
 }

@@ -144,32 +144,7 @@ impl FdMemo {
             self.remembered = 0;
         }
         let mut walk = FdWalk::default();
-        let keep = |walk: &mut FdWalk, pid: u32, inode: u64| {
-            if walk.fds.len() < limits.kept {
-                walk.fds.push((pid, inode));
-            } else {
-                walk.skipped_fds += 1;
-            }
-        };
-        let mut fresh: Vec<(u64, u32)> = Vec::new();
-        for &pid in pids {
-            let fd_dir = root.join(pid.to_string()).join("fd");
-            let Ok(meta) = fs::metadata(&fd_dir) else {
-                // Exited mid-scan.
-                self.forget(pid);
-                continue;
-            };
-            match self.by_pid.get(&pid) {
-                Some(known)
-                    if trust_memo && known.len() > 0 && meta.len() == known.len() as u64 =>
-                {
-                    for &(_, inode) in &known.sockets {
-                        keep(&mut walk, pid, inode);
-                    }
-                }
-                _ => fresh.push((meta.len(), pid)),
-            }
-        }
+        let mut fresh = self.recall(root, pids, trust_memo, limits, &mut walk);
         // Fewest fds first: under a memory limit, many small processes are read in
         // full before one with tens of thousands of sockets is left out.
         fresh.sort_unstable();
@@ -194,55 +169,117 @@ impl FdMemo {
                 }
             };
             let known = self.forget(pid).filter(|_| trust_memo).unwrap_or_default();
-            let mut now = PidFds::default();
-            // Fds beyond the count paid for (it grew, or the kernel says 0) are paid
-            // for as they come; a process cut short is neither remembered nor whole.
-            let (mut paid, mut listed, mut cut) = (count, 0u64, false);
-            for entry in entries.flatten() {
-                if listed == paid {
-                    if !room(UNPAID_CHUNK) {
-                        cut = true;
-                        break;
-                    }
-                    paid += UNPAID_CHUNK;
-                }
-                listed += 1;
-                let Some(fd) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<u32>().ok())
-                else {
-                    continue;
-                };
-                let inode = match known.get(fd) {
-                    Some(inode) => inode,
-                    None => match fs::read_link(entry.path()) {
-                        Ok(target) => target.to_str().and_then(socket_inode).unwrap_or(0),
-                        Err(_) => continue, // closed while we looked
-                    },
-                };
-                if inode == 0 {
-                    now.others.push(fd);
-                } else {
-                    now.sockets.push((fd, inode));
-                    keep(&mut walk, pid, inode);
-                }
-            }
+            let listed = list_fds(entries, &known, count, room, |inode| {
+                walk.keep(limits, pid, inode)
+            });
             drop(known);
-            if cut {
-                walk.skipped_processes += 1;
-            } else if self.remembered + now.len() <= memo_cap {
-                // /proc lists fds in ascending order; sorting is a check, not work.
-                now.sockets.sort_unstable();
-                now.others.sort_unstable();
-                now.sockets.shrink_to_fit();
-                now.others.shrink_to_fit();
-                self.remembered += now.len();
-                self.by_pid.insert(pid, now);
+            match listed {
+                // A process cut short is neither remembered nor whole.
+                None => walk.skipped_processes += 1,
+                Some(now) if self.remembered + now.len() <= memo_cap => self.remember(pid, now),
+                Some(_) => {}
             }
         }
         walk
     }
+
+    /// Keeps the sockets of the processes whose fd count is what the memo holds (when
+    /// the memo is trusted); returns the others, as (fd count, pid), to be listed.
+    fn recall(
+        &mut self,
+        root: &Path,
+        pids: &[u32],
+        trust_memo: bool,
+        limits: FdLimits,
+        walk: &mut FdWalk,
+    ) -> Vec<(u64, u32)> {
+        let mut fresh = Vec::new();
+        for &pid in pids {
+            let fd_dir = root.join(pid.to_string()).join("fd");
+            let Ok(meta) = fs::metadata(&fd_dir) else {
+                // Exited mid-scan.
+                self.forget(pid);
+                continue;
+            };
+            match self.by_pid.get(&pid) {
+                Some(known)
+                    if trust_memo && known.len() > 0 && meta.len() == known.len() as u64 =>
+                {
+                    for &(_, inode) in &known.sockets {
+                        walk.keep(limits, pid, inode);
+                    }
+                }
+                _ => fresh.push((meta.len(), pid)),
+            }
+        }
+        fresh
+    }
+
+    fn remember(&mut self, pid: u32, mut now: PidFds) {
+        // /proc lists fds in ascending order; sorting is a check, not work.
+        now.sockets.sort_unstable();
+        now.others.sort_unstable();
+        now.sockets.shrink_to_fit();
+        now.others.shrink_to_fit();
+        self.remembered += now.len();
+        self.by_pid.insert(pid, now);
+    }
+}
+
+impl FdWalk {
+    /// Keeps a socket fd, or counts it as skipped past [`FdLimits::kept`].
+    fn keep(&mut self, limits: FdLimits, pid: u32, inode: u64) {
+        if self.fds.len() < limits.kept {
+            self.fds.push((pid, inode));
+        } else {
+            self.skipped_fds += 1;
+        }
+    }
+}
+
+/// Lists one process's fd directory: each fd's socket inode, from `known` where it
+/// remembers the fd, else from the fd's link; `on_socket` sees each socket as it is
+/// found. Fds beyond the `count` paid for (it grew, or the kernel says 0) are paid
+/// for as they come; `None` when `room` refused (the process is cut short).
+fn list_fds(
+    entries: fs::ReadDir,
+    known: &PidFds,
+    count: u64,
+    room: &mut dyn FnMut(u64) -> bool,
+    mut on_socket: impl FnMut(u64),
+) -> Option<PidFds> {
+    let mut now = PidFds::default();
+    let (mut paid, mut listed) = (count, 0u64);
+    for entry in entries.flatten() {
+        if listed == paid {
+            if !room(UNPAID_CHUNK) {
+                return None;
+            }
+            paid += UNPAID_CHUNK;
+        }
+        listed += 1;
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let inode = match known.get(fd) {
+            Some(inode) => inode,
+            None => match fs::read_link(entry.path()) {
+                Ok(target) => target.to_str().and_then(socket_inode).unwrap_or(0),
+                Err(_) => continue, // closed while we looked
+            },
+        };
+        if inode == 0 {
+            now.others.push(fd);
+        } else {
+            now.sockets.push((fd, inode));
+            on_socket(inode);
+        }
+    }
+    Some(now)
 }
 
 /// Fds listed between two checks of the memory left, where the fd count was not

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Error;
-pub use crate::report::LinkCounters;
+use crate::model::LinkCounters;
 
 /// One capturable interface.
 #[derive(Clone, Debug, Serialize)]
@@ -22,10 +22,7 @@ pub struct Interface {
 
 /// Every interface libpcap can capture on (including the pseudo-interface `any`).
 pub fn list() -> Result<Vec<Interface>, Error> {
-    let devices = pcap::Device::list().map_err(|e| Error::Capture {
-        iface: "(device list)".into(),
-        message: e.to_string(),
-    })?;
+    let devices = pcap::Device::list().map_err(Error::DeviceList)?;
     Ok(devices
         .into_iter()
         .map(|d| Interface {

@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cgroup;
 pub mod ebpf;
 pub mod fds;
+pub mod host;
 pub mod interfaces;
 pub mod malloc;
 pub mod output;

@@ -95,25 +95,23 @@ pub struct Replayed {
 /// Opens `path` (pcap or pcapng) as interface `iface` and applies the filter. Every
 /// error here happens before any packet is read.
 pub fn open(iface: &str, path: &Path, filter: Option<&str>) -> Result<FileCapture, Error> {
-    let mut handle = pcap::Capture::from_file(path).map_err(|e| Error::Capture {
-        iface: iface.into(),
-        message: format!("cannot read `{}`: {}", path.display(), pcap_message(&e)),
+    let mut handle = pcap::Capture::from_file(path).map_err(|e| Error::Replay {
+        path: path.display().to_string(),
+        source: e,
     })?;
     let dlt = handle.get_datalink();
-    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| Error::Capture {
+    let link = LinkType::from_dlt(dlt.0).ok_or_else(|| Error::UnsupportedLink {
         iface: iface.into(),
-        message: format!(
-            "`{}` holds unsupported link type {} ({})",
-            path.display(),
-            dlt.0,
-            dlt.get_name().unwrap_or_default()
-        ),
+        dlt: dlt.0,
+        name: dlt.get_name().unwrap_or_default(),
     })?;
     if let Some(expr) = filter {
-        handle.filter(expr, true).map_err(|e| Error::BadFilter {
-            expr: expr.into(),
-            message: pcap_message(&e),
-        })?;
+        handle
+            .filter(expr, true)
+            .map_err(|source| Error::BadFilter {
+                expr: expr.into(),
+                source,
+            })?;
     }
     Ok(FileCapture {
         iface: iface.into(),
@@ -235,7 +233,7 @@ mod tests {
     fn a_missing_file_or_bad_filter_fails_before_reading() {
         let missing = open("veth0", Path::new("/nonexistent/x.pcap"), None);
         assert!(
-            matches!(&missing, Err(Error::Capture { iface, message }) if iface == "veth0" && message.contains("/nonexistent/x.pcap")),
+            matches!(&missing, Err(e @ Error::Replay { .. }) if e.to_string().contains("/nonexistent/x.pcap")),
             "{:?}",
             missing.err()
         );

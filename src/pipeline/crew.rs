@@ -27,15 +27,16 @@ use super::{
     finish_pcap, merge_tally, pcap_warnings, run_engine, spawn, stop_capture, thread_error,
     timestamp, Event, Outcome, PcapTarget, Prepared, Progress, SnapshotConfig, TICK,
 };
+use crate::annotate::Annotator;
 use crate::attrib::SocketTable;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::Error;
+use crate::model::LinkCounters;
 use crate::model::{Timestamp, Unattributed};
 use crate::os::capture::{KernelStats, Stopper};
-use crate::os::interfaces::LinkCounters;
 use crate::os::pcap_out::{self, FrameTap, WriterOutcome};
 use crate::os::procfs::ProcScanner;
-use crate::report::{CaptureFacts, Dropped, InterfaceStats, Report, SocketLogStatus};
+use crate::report::{CaptureFacts, Dropped, InterfaceStats, Report, SocketLogStatus, StoppedBy};
 use crate::wire::LinkType;
 
 type CaptureResult = (CaptureTally, Ran);
@@ -173,25 +174,25 @@ impl Crew {
         &self,
         stop: &AtomicBool,
         mut on_progress: impl FnMut(Progress),
-    ) -> &'static str {
+    ) -> StoppedBy {
         let total = self.config.duration;
         let replay = self.facts.is_replay();
         loop {
             let elapsed = self.began.elapsed();
             if stop.load(Ordering::Relaxed) {
-                return "signal";
+                return StoppedBy::Signal;
             }
             let all_ended = self.captures.iter().all(|t| t.is_finished());
             if replay {
                 if all_ended {
                     // `finish` says `duration` instead if a file reached the window's end.
-                    return "end_of_input";
+                    return StoppedBy::EndOfInput;
                 }
             } else if elapsed >= total {
-                return "duration";
+                return StoppedBy::Duration;
             } else if all_ended {
                 // Every interface failed (vanished, went down): nothing is left to capture.
-                return "interfaces_failed";
+                return StoppedBy::InterfacesFailed;
             }
             on_progress(Progress {
                 elapsed,
@@ -212,7 +213,7 @@ impl Crew {
     }
 
     /// Stops everything in the order the module documents and builds the report.
-    pub(super) fn finish(mut self, stopped_by: &'static str) -> Outcome {
+    pub(super) fn finish(mut self, stopped_by: StoppedBy) -> Outcome {
         let elapsed = self.began.elapsed();
         let stopped = self.stop();
         let Stopped {
@@ -237,11 +238,8 @@ impl Crew {
         let finished = engine.finish(|key| self.facts.is_running(key));
         if let Some(target) = self.pcap.take() {
             let link = self.link;
-            let annotate = |ts, frame: &[u8], len| {
-                finished
-                    .annotator
-                    .comment(&finished.ledger, link, ts, frame, len)
-            };
+            let annotate =
+                |ts, frame: &[u8], len| Annotator::new(&finished).comment(link, ts, frame, len);
             if let Err(problem) = finish_pcap(target, annotate) {
                 complete = false;
                 self.warnings.push(problem);
@@ -256,7 +254,7 @@ impl Crew {
                 .unwrap_or_default()
                 .as_secs_f64(),
             duration_secs: duration.as_secs_f64(),
-            stopped_by: stopped_by.to_string(),
+            stopped_by,
             interfaces: self.interfaces,
             interface_stats,
             self_limits: self.self_limits,

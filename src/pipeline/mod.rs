@@ -30,14 +30,14 @@ pub use source::{Replay, ReplayFile, Sources};
 
 use crate::attrib::{LoggedSocket, SocketTable};
 use crate::engine::{Engine, RescanRequest};
-use crate::error::Error;
+use crate::error::{Error, SocketLogError};
 use crate::model::Timestamp;
 use crate::os::capture::{self, CaptureSettings, Stopper};
 use crate::os::ebpf::{RelocatedSocketLog, SocketLogProbe};
 use crate::os::output::NewFile;
 use crate::os::pcap_out::WriterOutcome;
 use crate::os::pcapng;
-use crate::report::{Ranking, Report, SocketLogStatus};
+use crate::report::{Ranking, Report, SocketLogState, SocketLogStatus};
 use crate::wire::PacketSummary;
 use crew::Crew;
 use source::{Capture, Host};
@@ -163,7 +163,7 @@ fn open_live(config: &SnapshotConfig) -> Result<(Vec<Capture>, ProbeState), Erro
 /// The kernel socket log on its way.
 enum ProbeState {
     Off,
-    Loading(JoinHandle<Result<SocketLogProbe, String>>),
+    Loading(JoinHandle<Result<SocketLogProbe, SocketLogError>>),
     Ready(Box<SocketLogProbe>),
 }
 
@@ -178,23 +178,23 @@ impl ProbeState {
         match loaded {
             Ok(probe) => {
                 let status = SocketLogStatus {
-                    state: "active",
+                    state: SocketLogState::Active,
                     hooks: probe.hooks.iter().map(|h| h.to_string()).collect(),
                     ..SocketLogStatus::off()
                 };
                 (Some(probe), status)
             }
-            Err(e) => (None, SocketLogStatus::unavailable(e)),
+            Err(e) => (None, SocketLogStatus::unavailable(e.to_string())),
         }
     }
 }
 
 fn join_load(
-    loading: JoinHandle<Result<SocketLogProbe, String>>,
-) -> Result<SocketLogProbe, String> {
+    loading: JoinHandle<Result<SocketLogProbe, SocketLogError>>,
+) -> Result<SocketLogProbe, SocketLogError> {
     loading
         .join()
-        .unwrap_or_else(|_| Err("loading the BPF program panicked".into()))
+        .unwrap_or_else(|_| Err(SocketLogError::Panicked))
 }
 
 /// Progress while capturing, for a progress bar.
@@ -383,10 +383,4 @@ fn spawn<T: Send + 'static>(
 
 fn timestamp(t: SystemTime) -> Timestamp {
     Timestamp::from_micros(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
 }

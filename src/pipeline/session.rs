@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::source::{Host, Sources};
+use super::source::{Host, Replay, Sources};
 use super::{PcapTarget, Prepared, Progress, SnapshotConfig, SocketLogMode};
 use crate::error::Error;
 use crate::os::capture::CaptureSettings;
@@ -137,7 +137,10 @@ impl Session {
                 privileges::check_capture()?;
                 Host::Live
             }
-            Sources::Replay(replay) => Host::fixture(replay, &request)?,
+            Sources::Replay(replay) => {
+                check_replay(replay, &request)?;
+                Host::fixture(replay)?
+            }
         };
         let (report_place, pcap_place) = check_paths(&request)?;
 
@@ -198,6 +201,25 @@ impl Session {
             report_file,
         })
     }
+}
+
+/// Refuses what a replay cannot give: it has no interfaces to choose, no kernel and
+/// no cgroup.
+fn check_replay(replay: &Replay, request: &SnapshotRequest) -> Result<(), Error> {
+    let refuse = |what: &str| Err(Error::Usage(format!("a replay {what}")));
+    if replay.captures.is_empty() {
+        return refuse("needs at least one capture file");
+    }
+    if !request.interfaces.is_empty() {
+        return refuse("names its interfaces by its capture files; leave `interfaces` empty");
+    }
+    if request.socket_log == SocketLogMode::On {
+        return refuse("has no kernel socket log to load (it needs a live capture)");
+    }
+    if request.limits.cpu_cores.is_some() || request.limits.memory_bytes.is_some() {
+        return refuse("takes no self-limits (they confine a live capture)");
+    }
+    Ok(())
 }
 
 /// Checks both output paths and that they are not one file; creates nothing.

@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
-use super::SnapshotRequest;
-use super::SocketLogMode;
 use crate::error::Error;
+use crate::model::LinkCounters;
 use crate::model::{ProcessKey, Timestamp};
 use crate::os::capture::{CaptureSettings, FrameSink, KernelStats, OpenCapture, Stopper};
-use crate::os::interfaces::{self, LinkCounters};
+use crate::os::interfaces;
 use crate::os::procfs::{self, ProcScanner};
 use crate::os::replay::{self, FileCapture, FileEnd};
+use crate::report::StoppedBy;
 use crate::wire::LinkType;
 
 /// Where a session's OS inputs come from.
@@ -86,22 +86,9 @@ pub(crate) struct Fixture {
 }
 
 impl Host {
-    /// A replay's inputs, after checking that the request asks nothing a replay cannot
-    /// give (a replay has no interfaces to choose, no kernel and no cgroup).
-    pub fn fixture(replay: &Replay, request: &SnapshotRequest) -> Result<Host, Error> {
-        let refuse = |what: &str| Err(Error::Usage(format!("a replay {what}")));
-        if replay.captures.is_empty() {
-            return refuse("needs at least one capture file");
-        }
-        if !request.interfaces.is_empty() {
-            return refuse("names its interfaces by its capture files; leave `interfaces` empty");
-        }
-        if request.socket_log == SocketLogMode::On {
-            return refuse("has no kernel socket log to load (it needs a live capture)");
-        }
-        if request.limits.cpu_cores.is_some() || request.limits.memory_bytes.is_some() {
-            return refuse("takes no self-limits (they confine a live capture)");
-        }
+    /// A replay's inputs (the session has checked the request asks nothing a replay
+    /// cannot give).
+    pub fn fixture(replay: &Replay) -> Result<Host, Error> {
         let host = replay::fixture_host(&replay.proc_root, replay.passwd.as_deref())?;
         Ok(Host::Fixture(Box::new(Fixture {
             files: replay.captures.clone(),
@@ -238,7 +225,7 @@ impl Facts {
 
     pub fn hostname(&self) -> String {
         match self {
-            Facts::Live { .. } => super::hostname(),
+            Facts::Live { .. } => crate::os::host::hostname(),
             Facts::Fixture { name, .. } => name.clone(),
         }
     }
@@ -290,7 +277,7 @@ impl Capture {
                 let (kernel, failure) = c.run(stop, sink);
                 Ran {
                     kernel,
-                    failure,
+                    failure: failure.map(|e| e.to_string()),
                     last: None,
                     window_closed: false,
                 }
@@ -338,9 +325,9 @@ impl ReplayEnd {
 
     /// Why it ended, for the report: `duration` when a file reached the window's
     /// end; else as the crew saw it (`end_of_input`, or `signal`).
-    pub fn stopped_by(&self, seen: &'static str) -> &'static str {
-        if self.window_closed && seen == "end_of_input" {
-            "duration"
+    pub fn stopped_by(&self, seen: StoppedBy) -> StoppedBy {
+        if self.window_closed && seen == StoppedBy::EndOfInput {
+            StoppedBy::Duration
         } else {
             seen
         }
@@ -376,7 +363,7 @@ mod tests {
             &[file(Some(2_500_000), false), file(Some(700), false)],
         );
         assert_eq!(end.at, Timestamp(START.0 + 2_500_000));
-        assert_eq!(end.stopped_by("end_of_input"), "end_of_input");
+        assert_eq!(end.stopped_by(StoppedBy::EndOfInput), StoppedBy::EndOfInput);
         assert_eq!(end.final_scan(), Timestamp(START.0 + 2_500_001));
     }
 
@@ -388,8 +375,8 @@ mod tests {
             &[file(Some(1_999_999), true), file(Some(300), false)],
         );
         assert_eq!(end.at, Timestamp(START.0 + 2_000_000));
-        assert_eq!(end.stopped_by("end_of_input"), "duration");
-        assert_eq!(end.stopped_by("signal"), "signal");
+        assert_eq!(end.stopped_by(StoppedBy::EndOfInput), StoppedBy::Duration);
+        assert_eq!(end.stopped_by(StoppedBy::Signal), StoppedBy::Signal);
     }
 
     #[test]

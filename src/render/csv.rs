@@ -1,6 +1,5 @@
 use std::io::{self, Write};
 
-use crate::model::Proto;
 use crate::report::{PeerRow, Report};
 
 /// The columns, in order. Columns are only ever appended, so a file that cron appends
@@ -75,20 +74,13 @@ pub fn write(report: &Report, header: bool, out: &mut dyn Write) -> io::Result<(
             s.host.clone(),
             s.start_time.clone(),
             format!("{:.3}", s.duration_secs),
-            peer_field(|peer| proto_name(peer.proto).to_string()),
+            peer_field(|peer| peer.proto.name().to_string()),
             peer_field(|peer| peer.bytes_in.to_string()),
             peer_field(|peer| peer.bytes_out.to_string()),
         ];
         w.write_record(row)?;
     }
     w.flush()
-}
-
-fn proto_name(proto: Proto) -> &'static str {
-    match proto {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-    }
 }
 
 #[cfg(test)]

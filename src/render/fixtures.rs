@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use crate::model::{Counter, DirCounters, MatchQuality, Proto, Unattributed};
 use crate::report::{
-    CounterDelta, Dropped, InterfaceStats, OtherProcesses, PeerRow, ProcessRow, Report,
-    SocketLogStatus, Summary, BYTE_CONVENTION,
+    AttributionSource, CounterDelta, Dropped, InterfaceStats, OtherProcesses, PeerRow, ProcessRow,
+    Report, SocketLogState, SocketLogStatus, SortKey, StoppedBy, Summary, BYTE_CONVENTION,
 };
 
 pub fn sample_report() -> Report {
@@ -34,7 +34,7 @@ pub fn sample_report() -> Report {
             start_time: "2026-11-26T08:00:00Z".into(),
             start_unix_seconds: 1_795_939_200.0,
             duration_secs: 10.0,
-            stopped_by: "duration".into(),
+            stopped_by: StoppedBy::Duration,
             interfaces: vec!["eth0".into(), "lo".into()],
             interface_stats: vec![InterfaceStats {
                 name: "eth0".into(),
@@ -55,7 +55,7 @@ pub fn sample_report() -> Report {
             self_limits: vec![],
             filter: Some("tcp or udp".into()),
             byte_convention: BYTE_CONVENTION,
-            sort: "total".into(),
+            sort: SortKey::Total,
             captured: Counter {
                 packets: 1_013,
                 bytes: 1_051_516,
@@ -84,9 +84,9 @@ pub fn sample_report() -> Report {
             flows_seen: 4,
             flows_seen_estimated: false,
             socket_scans: 11,
-            attribution_sources: vec!["proc", "socket_log"],
+            attribution_sources: vec![AttributionSource::Proc, AttributionSource::SocketLog],
             socket_log: SocketLogStatus {
-                state: "active",
+                state: SocketLogState::Active,
                 reason: None,
                 hooks: vec!["inet_sock_set_state".into(), "sock_send_length".into()],
                 records: 57,

@@ -1,4 +1,5 @@
-//! Rendering: a [`Report`] into bytes for people (table) or programs (JSON, CSV).
+//! Rendering: a [`Report`] into bytes for people (table) or programs (JSON, CSV, and
+//! Prometheus text for node_exporter's textfile collector).
 //!
 //! Owns layout, units and column names.
 //! Does not compute anything the report does not hold, open files, or read the clock.

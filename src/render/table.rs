@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthChar;
 use super::escape::for_terminal;
 use super::{human_bytes, Width};
 use crate::model::Counter;
-use crate::report::{ProcessRow, Report, SocketLogStatus};
+use crate::report::{ProcessRow, Report, SocketLogState, SocketLogStatus};
 
 /// The USER column's width, and on a terminal the widest name it shows: a wider name
 /// shows as its uid (as `ps` does), never cut to look like another user.
@@ -79,13 +79,22 @@ impl Layout {
 /// A ranked table for people: binary units, rates per second, then the totals. It fits
 /// `width` (a terminal) or, with [`Width::Unlimited`], prints every field whole.
 pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<()> {
-    let s = &report.summary;
     let users: Vec<Cow<'_, str>> = report
         .processes
         .iter()
         .map(|p| user_cell(p, width))
         .collect();
     let layout = Layout::new(width, &users);
+    title(report, &layout, out)?;
+    process_rows(report, &users, &layout, out)?;
+    writeln!(out)?;
+    totals(report, out)?;
+    notes(report, &layout, out)
+}
+
+/// The first line: where, when and how long, then a blank line.
+fn title(report: &Report, layout: &Layout, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
     let interfaces: Vec<Cow<'_, str>> = s.interfaces.iter().map(|i| for_terminal(i)).collect();
     let title = format!(
         "netflow snapshot on {} at {}, {:.1}s on {}{}",
@@ -99,7 +108,24 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
         }
     );
     writeln!(out, "{}", layout.fit(&title))?;
-    writeln!(out)?;
+    writeln!(out)
+}
+
+/// The column headers, a line per process (and its top peer), and the processes
+/// beyond `--top` added up.
+fn process_rows(
+    report: &Report,
+    users: &[Cow<'_, str>],
+    layout: &Layout,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let peaks = |inbound: &str, outbound: &str| {
+        if layout.peaks {
+            format!("{inbound:>10} {outbound:>10} ")
+        } else {
+            String::new()
+        }
+    };
     writeln!(
         out,
         "{:>7} {} {:>9} {:>9} {}{:>5} COMMAND",
@@ -107,14 +133,10 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
         pad("USER", layout.user),
         "IN",
         "OUT",
-        if layout.peaks {
-            format!("{:>10} {:>10} ", "PEAK IN/s", "PEAK OUT/s")
-        } else {
-            String::new()
-        },
+        peaks("PEAK IN/s", "PEAK OUT/s"),
         "CONNS"
     )?;
-    for (p, user) in report.processes.iter().zip(&users) {
+    for (p, user) in report.processes.iter().zip(users) {
         writeln!(
             out,
             "{:>7} {} {:>9} {:>9} {}{:>5} {}",
@@ -122,15 +144,10 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
             pad(user, layout.user),
             human_bytes(p.bytes_in),
             human_bytes(p.bytes_out),
-            if layout.peaks {
-                format!(
-                    "{:>10} {:>10} ",
-                    human_bytes(p.peak_bytes_in_per_sec),
-                    human_bytes(p.peak_bytes_out_per_sec)
-                )
-            } else {
-                String::new()
-            },
+            peaks(
+                &human_bytes(p.peak_bytes_in_per_sec),
+                &human_bytes(p.peak_bytes_out_per_sec)
+            ),
             p.connections,
             row_command(p, layout.command),
         )?;
@@ -139,10 +156,7 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
                 "{:>7} top peer {} {}: {} in, {} out",
                 "",
                 peer.remote,
-                match peer.proto {
-                    crate::model::Proto::Tcp => "tcp",
-                    crate::model::Proto::Udp => "udp",
-                },
+                peer.proto.name(),
                 human_bytes(peer.bytes_in),
                 human_bytes(peer.bytes_out)
             );
@@ -163,8 +177,13 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
             human_bytes(o.bytes_out)
         )?;
     }
-    writeln!(out)?;
-    let attributed = s.attributed.total();
+    Ok(())
+}
+
+/// Where the captured packets went: attributed, unattributed by reason, dropped; and
+/// how much of each interface's traffic was captured.
+fn totals(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
     totals_line(out, "captured", s.captured)?;
     if !s.both_ends_local.is_zero() {
         // Loopback packets are charged to both local sockets: say so next to the total.
@@ -177,7 +196,7 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
             human_bytes(s.both_ends_local.bytes)
         )?;
     }
-    totals_line(out, "attributed", attributed)?;
+    totals_line(out, "attributed", s.attributed.total())?;
     totals_line(out, "unattributed", s.unattributed)?;
     for (reason, c) in report.unattributed.iter().filter(|(_, c)| !c.is_zero()) {
         writeln!(
@@ -209,6 +228,12 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
             }
         )?;
     }
+    Ok(())
+}
+
+/// How the capture ran: self-limits, attribution sources, warnings.
+fn notes(report: &Report, layout: &Layout, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
     for limit in &s.self_limits {
         writeln!(
             out,
@@ -236,12 +261,13 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
 /// Where attribution came from, in words.
 fn sources(log: &SocketLogStatus) -> String {
     match (log.state, &log.reason) {
-        ("active", _) => format!(
+        (SocketLogState::Active, _) => format!(
             "/proc and the kernel socket log ({} sockets logged)",
             log.records
         ),
         (_, Some(reason)) => format!("/proc only; the kernel socket log is unavailable: {reason}"),
-        (state, None) => format!("/proc only (kernel socket log {state})"),
+        (SocketLogState::Off, None) => "/proc only (kernel socket log off)".into(),
+        (SocketLogState::Unavailable, None) => "/proc only (kernel socket log unavailable)".into(),
     }
 }
 
@@ -386,7 +412,7 @@ mod tests {
         r.summary.interface_stats[0].name = "\x1b[2Jx\u{202e}y".into();
         r.summary.filter = Some("udp\n\u{9b}2J".into());
         r.summary.self_limits = vec!["cgroup /x\x1b]0;t\x07".into()];
-        r.summary.socket_log.state = "unavailable";
+        r.summary.socket_log.state = SocketLogState::Unavailable;
         r.summary.socket_log.reason = Some("bpf: \x1b[2J".into());
         r.processes[0].cmdline = "/usr/bin/curl \x1b]0;title\x07 \x1b[2J x\ny \u{202e}evil".into();
         r.processes[0].user = "j\u{fffd}rg\x1b".into();

@@ -6,56 +6,53 @@
 
 use std::io::{self, Write};
 
-use crate::report::Report;
+use crate::report::{ProcessRow, Report};
 
 /// Writes the report as Prometheus text (version 0.0.4).
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let s = &report.summary;
-    help(
-        out,
+    process_metrics(report, out)?;
+    left_over_metrics(report, out)?;
+    capture_metrics(report, out)
+}
+
+/// A per-process metric: its name, its help text, and its value `[in, out]`.
+type ProcessMetric = (&'static str, &'static str, fn(&ProcessRow) -> [u64; 2]);
+
+const PROCESS_METRICS: [ProcessMetric; 3] = [
+    (
         "netflow_process_bytes",
         "IP bytes a process moved during the capture window (header + payload).",
-    )?;
-    for p in &report.processes {
-        for (dir, v) in [("in", p.bytes_in), ("out", p.bytes_out)] {
-            writeln!(
-                out,
-                "netflow_process_bytes{{{}}} {v}",
-                process_labels(p, dir)
-            )?;
-        }
-    }
-    help(
-        out,
+        |p| [p.bytes_in, p.bytes_out],
+    ),
+    (
         "netflow_process_packets",
         "Packets a process moved during the capture window.",
-    )?;
-    for p in &report.processes {
-        for (dir, v) in [("in", p.packets_in), ("out", p.packets_out)] {
-            writeln!(
-                out,
-                "netflow_process_packets{{{}}} {v}",
-                process_labels(p, dir)
-            )?;
-        }
-    }
-    help(
-        out,
+        |p| [p.packets_in, p.packets_out],
+    ),
+    (
         "netflow_process_peak_bytes_per_second",
         "A process's busiest second during the capture window.",
-    )?;
-    for p in &report.processes {
-        for (dir, v) in [
-            ("in", p.peak_bytes_in_per_sec),
-            ("out", p.peak_bytes_out_per_sec),
-        ] {
-            writeln!(
-                out,
-                "netflow_process_peak_bytes_per_second{{{}}} {v}",
-                process_labels(p, dir)
-            )?;
+        |p| [p.peak_bytes_in_per_sec, p.peak_bytes_out_per_sec],
+    ),
+];
+
+/// Each process row's metrics, one series per direction.
+fn process_metrics(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for (name, text, value) in PROCESS_METRICS {
+        help(out, name, text)?;
+        for p in &report.processes {
+            let [inbound, outbound] = value(p);
+            for (dir, v) in [("in", inbound), ("out", outbound)] {
+                writeln!(out, "{name}{{{}}} {v}", process_labels(p, dir))?;
+            }
         }
     }
+    Ok(())
+}
+
+/// Traffic in no process row: the processes beyond `--top`, and what no process
+/// could be charged with.
+fn left_over_metrics(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     help(
         out,
         "netflow_other_processes_bytes",
@@ -96,6 +93,12 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             c.packets
         )?;
     }
+    Ok(())
+}
+
+/// The capture as a whole: what it captured and lost, and its window.
+fn capture_metrics(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
     help(
         out,
         "netflow_captured_bytes",
@@ -135,8 +138,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         out,
         "netflow_capture_end_timestamp_seconds {:.3}",
         s.start_unix_seconds + s.duration_secs
-    )?;
-    Ok(())
+    )
 }
 
 fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
@@ -148,9 +150,13 @@ fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
 /// (a pid reused during the window is another process, and node_exporter rejects the
 /// whole file if two series share their labels); a row of processes added up has pid 0
 /// and says what they share in `group_by` and `group_key`.
-fn process_labels(p: &crate::report::ProcessRow, dir: &str) -> String {
+fn process_labels(p: &ProcessRow, dir: &str) -> String {
     let group = match &p.group {
-        Some(g) => format!(",group_by=\"{}\",group_key=\"{}\"", g.by, escape(&g.key)),
+        Some(g) => format!(
+            ",group_by=\"{}\",group_key=\"{}\"",
+            g.by.name(),
+            escape(&g.key)
+        ),
         None => String::new(),
     };
     format!(
@@ -180,6 +186,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::render::fixtures::sample_report;
+    use crate::report::GroupBy;
 
     fn text(report: &Report) -> String {
         let mut buf = Vec::new();
@@ -223,7 +230,7 @@ mod tests {
         reused.start_time_ticks = 5_000;
         reused.rank = 3;
         r.processes.push(reused);
-        for (name, by) in [("curl", "name"), ("", "other")] {
+        for (name, by) in [("curl", GroupBy::Name), ("", GroupBy::Other)] {
             let mut folded = r.processes[1].clone();
             (folded.pid, folded.start_time_ticks, folded.name) = (0, 0, name.into());
             folded.group = Some(crate::report::Group {

@@ -10,8 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice};
 
-use super::summary::stated_or_wire;
-use super::PacketSummary;
+use super::general::stated_or_wire;
+use super::summary::PacketSummary;
 use crate::model::{Proto, Timestamp};
 
 const ETHERNET_HEADER: usize = 14;

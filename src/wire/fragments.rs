@@ -9,8 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket};
 
-use super::summary::with_sliced;
-use super::{LinkType, PacketSummary};
+use super::general::with_sliced;
+use super::summary::PacketSummary;
+use super::LinkType;
 use crate::model::{Proto, Timestamp};
 
 /// Datagrams remembered at once; the oldest is forgotten first. Fragmented datagrams

@@ -243,7 +243,7 @@ fn fast_path_agrees_with_the_general_path() {
         }
         if let Some(fast) = super::fast::ethernet(&frame, T0, wire_len) {
             fast_hits += 1;
-            let general = super::summary::general(LinkType::Ethernet, T0, &frame, wire_len);
+            let general = super::general::summarize(LinkType::Ethernet, T0, &frame, wire_len);
             assert_eq!(general, Ok(fast), "frame {frame:02x?}");
         }
     }

@@ -2,7 +2,7 @@
 # Builds the kernel socket log's BPF object from its committed source.
 #   tests/ebpf/build-socklog.sh [OUT]   (default: src/os/ebpf/socklog.bpf.o)
 # Needs clang-19, llvm-19 and libbpf-dev (apt-get install -y clang-19 llvm-19 libbpf-dev).
-# The object is committed so that cargo needs no clang; tests/ebpf.rs checks that it
+# The object is committed so that cargo needs no clang; tests/socket_log.rs checks that it
 # is what this script builds. Runs from the source directory with relative paths, so
 # the BTF line info (which names the source file) is the same in every checkout.
 set -eu

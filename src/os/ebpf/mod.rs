@@ -11,6 +11,7 @@ use aya::maps::{Array, MapData, RingBuf};
 use aya::programs::RawTracePoint;
 use aya::{Ebpf, EbpfLoader};
 
+use crate::error::{HookError, SocketLogError};
 use crate::model::Proto;
 
 /// The object built from socklog.bpf.c.
@@ -110,11 +111,13 @@ impl SocketLogProbe {
     /// Loading, first half: relocates the object against the kernel's BTF and creates
     /// its maps. About 20 ms, and netflow's largest transient memory (the kernel's 5 MB
     /// of BTF take ~17 MB while parsed), freed before this returns.
-    pub fn relocate() -> Result<RelocatedSocketLog, String> {
+    pub fn relocate() -> Result<RelocatedSocketLog, SocketLogError> {
         // One parse of the kernel's BTF, dropped with the loader. `Ebpf::load` would
         // parse it twice: its loader's constructor parses it, then it parses it again
         // to pass it in.
-        let ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| describe(&e))?;
+        let ebpf = EbpfLoader::new()
+            .load(OBJECT)
+            .map_err(SocketLogError::Relocate)?;
         Ok(RelocatedSocketLog(ebpf))
     }
 
@@ -140,39 +143,54 @@ impl RelocatedSocketLog {
     /// Loading, second half: has the kernel verify each program (a few ms) and attaches
     /// every hook it allows. Fails (with the kernel's reason) only when none could be
     /// attached.
-    pub fn attach(self) -> Result<SocketLogProbe, String> {
+    pub fn attach(self) -> Result<SocketLogProbe, SocketLogError> {
         let mut ebpf = self.0;
         let mut hooks = Vec::new();
         let mut first_error = None;
         for (program, tracepoint) in HOOKS {
-            let attached = (|| -> Result<(), String> {
+            let attached = (|| -> Result<(), HookError> {
                 let p: &mut RawTracePoint = ebpf
                     .program_mut(program)
-                    .ok_or("program missing from the object")?
+                    .ok_or(HookError::MissingProgram)?
                     .try_into()
-                    .map_err(|e| describe(&e))?;
-                p.load().map_err(|e| describe(&e))?;
-                p.attach(tracepoint).map_err(|e| describe(&e))?;
+                    .map_err(HookError::Program)?;
+                p.load().map_err(HookError::Program)?;
+                p.attach(tracepoint).map_err(HookError::Program)?;
                 Ok(())
             })();
             match attached {
                 Ok(()) => hooks.push(tracepoint),
-                Err(e) => {
-                    first_error.get_or_insert(format!("{tracepoint}: {e}"));
+                Err(source) => {
+                    first_error.get_or_insert(SocketLogError::Hook {
+                        hook: tracepoint,
+                        source,
+                    });
                 }
             }
         }
         if hooks.is_empty() {
-            return Err(first_error.unwrap_or_else(|| "no hook attached".into()));
+            return Err(first_error.unwrap_or(SocketLogError::NoHook));
         }
         let records = ebpf
             .take_map("RECORDS")
-            .ok_or("the RECORDS map is missing")
-            .and_then(|m| RingBuf::try_from(m).map_err(|_| "RECORDS is not a ring buffer"))?;
+            .ok_or(SocketLogError::MissingMap("RECORDS"))
+            .and_then(|m| {
+                RingBuf::try_from(m).map_err(|source| SocketLogError::MapType {
+                    name: "RECORDS",
+                    expected: "a ring buffer",
+                    source,
+                })
+            })?;
         let lost = ebpf
             .take_map("LOST")
-            .ok_or("the LOST map is missing")
-            .and_then(|m| Array::try_from(m).map_err(|_| "LOST is not an array"))?;
+            .ok_or(SocketLogError::MissingMap("LOST"))
+            .and_then(|m| {
+                Array::try_from(m).map_err(|source| SocketLogError::MapType {
+                    name: "LOST",
+                    expected: "an array",
+                    source,
+                })
+            })?;
         Ok(SocketLogProbe {
             _ebpf: ebpf,
             records,
@@ -180,24 +198,6 @@ impl RelocatedSocketLog {
             hooks,
         })
     }
-}
-
-/// An aya error in one line: each cause once, and what to do when the kernel said
-/// "not permitted".
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg = format!("{msg}: {text}");
-        }
-        source = s.source();
-    }
-    if msg.contains("Operation not permitted") {
-        return "not permitted (needs root, or CAP_BPF and CAP_PERFMON)".into();
-    }
-    msg
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@
 #define SEEN_RECV 3
 
 /* One record: a socket and the process that used it. Layout shared with
- * src/os/ebpf.rs (RawRecord): keep both in step. */
+ * src/os/ebpf/mod.rs (RawRecord): keep both in step. */
 struct owner_record {
 	__u64 start_boottime; /* the process's start, ns since boot: tells reused pids apart */
 	__u32 tgid;
