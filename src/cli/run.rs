@@ -54,7 +54,7 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
             let _ = write_stdout(&bytes);
             Error::ReportLost(Box::new(e))
         })?,
-        None => write_stdout(&bytes)?,
+        None => write_stdout(&for_a_terminal(bytes, format))?,
     }
     if snapshot.complete {
         Ok(())
@@ -158,6 +158,27 @@ fn show_progress(bar: &ProgressBar, p: Progress) {
     ));
 }
 
+/// CSV and Prometheus keep other users' process names byte for byte, for programs;
+/// printed on the operator's terminal, each line goes through the table's escaping,
+/// so a name cannot retitle or clear the terminal. Pipes and files get the exact bytes.
+fn for_a_terminal(bytes: Vec<u8>, format: Format) -> Vec<u8> {
+    let exact = matches!(format, Format::Csv { .. } | Format::Prometheus);
+    if !exact || !io::stdout().is_terminal() {
+        return bytes;
+    }
+    escape_lines(&bytes)
+}
+
+/// Every line escaped for a terminal; the line breaks themselves kept.
+fn escape_lines(bytes: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(bytes)
+        .split('\n')
+        .map(|line| render::for_terminal(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes()
+}
+
 /// Writes to standard output; a reader that went away (`| head`) is not an error.
 fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
     let mut out = io::stdout().lock();
@@ -200,4 +221,16 @@ fn list_interfaces(args: InterfacesArgs) -> Result<(), Error> {
         }
     }
     write_stdout(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_for_a_terminal_are_escaped_and_keep_their_breaks() {
+        let csv = "rank,name\n1,\"\u{1b}]0;pwn\u{7}\u{202e}x\"\n";
+        let shown = String::from_utf8(escape_lines(csv.as_bytes())).unwrap();
+        assert_eq!(shown, "rank,name\n1,\"\\x1b]0;pwn\\x07\\u202ex\"\n");
+    }
 }

@@ -6,7 +6,8 @@
 //! `\e[2J` clears it, a newline forges a table row and U+202E reverses what follows.
 //!
 //! Owns the one rule for what may reach a terminal raw.
-//! Does not apply to JSON, CSV or Prometheus output: programs get the exact strings.
+//! Does not apply to CSV or Prometheus output: programs get the exact strings (JSON
+//! escapes the same characters as `\uXXXX`, which decodes to the exact string).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -41,7 +42,7 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
 /// Unicode's control characters (C0, DEL, C1: general category Cc), its
 /// Bidi_Control characters (they reorder the rest of the line) and U+2028/U+2029
 /// (line and paragraph separators, which some terminals break lines on).
-fn is_unsafe(c: char) -> bool {
+pub(crate) fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
