@@ -13,7 +13,10 @@ use clap_complete::Shell;
 use netflow::cli::Cli;
 
 fn man_page() -> Vec<u8> {
-    let cmd = Cli::command();
+    // The page names the release (`netflow 0.1.0`), not the build: `--version` adds the
+    // commit and a dirty flag, and with them the committed page would be stale after
+    // every commit and in every dirty tree.
+    let cmd = Cli::command().version(env!("CARGO_PKG_VERSION"));
     let mut out = Vec::new();
     let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(&mut out).unwrap();

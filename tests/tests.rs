@@ -21,6 +21,7 @@ mod mem_limit;
 mod names;
 mod netns;
 mod outputs;
+mod package;
 mod pipeline;
 mod privileges;
 mod procfs;

@@ -8,8 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// netflow captures packets for a bounded time, charges each one to the process that
 /// owns its socket (from /proc, and from a kernel socket log for sockets too
 /// short-lived for /proc), and prints a ranked report as a table, JSON or CSV.
+// NETFLOW_VERSION comes from build.rs: `0.1.0 (git abc1234; socklog sha256:0123abcd)`,
+// what a bug report needs to name the binary that ran (issue #20).
 #[derive(Debug, Parser)]
-#[command(name = "netflow", version, propagate_version = true)]
+#[command(name = "netflow", version = env!("NETFLOW_VERSION"), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
