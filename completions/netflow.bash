@@ -129,7 +129,7 @@ _netflow() {
             return 0
             ;;
         netflow__subcmd__snapshot)
-            opts="-d -i -f -n -o -w -q -h -V --duration --interface --filter --top --sort --format --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
+            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --connections --format --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,6 +169,14 @@ _netflow() {
                     ;;
                 --sort)
                     COMPREPLY=($(compgen -W "total in out" -- "${cur}"))
+                    return 0
+                    ;;
+                --connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)

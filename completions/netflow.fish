@@ -36,6 +36,7 @@ complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s n -l top -d
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by' -r -f -a "total\t''
 in\t''
 out\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s c -l connections -d 'Connections listed per process in JSON: the busiest N (default 50; 0 lists all), the rest added up in one entry' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l format -d 'Report format: table (for people), json, csv or prometheus (node_exporter\'s textfile collector). Default: from the -o file\'s extension (.json, .csv, .prom, .txt), else table' -r -f -a "table\t''
 json\t''
 csv\t''

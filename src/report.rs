@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::account::{Folded, Holder, Ledger, Peer, ProcessAccount, Series, MAX_LEDGER_PROCESSES};
+use crate::account::{
+    FlowAccount, Folded, Holder, Ledger, Peer, ProcessAccount, Series, MAX_LEDGER_PROCESSES,
+};
 use crate::engine::Finished;
 use crate::model::{
     Counter, DirCounters, Direction, LinkCounters, MatchQuality, ProcessInfo, ProcessKey, Proto,
@@ -256,6 +258,9 @@ pub struct ProcessRow {
     pub exited: bool,
     /// Its busiest remote ends (at most [`TOP_PEERS`]), busiest first.
     pub peers: Vec<PeerRow>,
+    /// Its connections, busiest first: at most [`Ranking::flows`], then one entry
+    /// adding up the rest (with their `count`).
+    pub flows: Vec<FlowRow>,
     /// Bytes per second of the capture, `[in, out]`, from its first second.
     pub series: SeriesRow,
     /// Processes in this row: 1, or (with pid 0) how many processes past netflow's
@@ -356,6 +361,33 @@ pub struct PeerRow {
     pub packets_out: u64,
 }
 
+/// One connection of a process (a 4-tuple), or, with `rest`, the process's
+/// connections past [`Ranking::flows`] added up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlowRow {
+    /// `None` only for the added-up entry when it holds both protocols.
+    pub proto: Option<Proto>,
+    /// `None` for the added-up entry.
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// The first and the last packet, Unix milliseconds.
+    pub first_unix_ms: u64,
+    pub last_unix_ms: u64,
+    /// How it was matched to the process (every kind, for the added-up entry).
+    pub matched_by: Vec<MatchQuality>,
+    /// Still open at the end of the capture: `false` when its process had exited by
+    /// then, `None` when not known (netflow reads no socket state at the end).
+    pub open: Option<bool>,
+    /// Connections in this entry: 1, or more for the added-up rest.
+    pub count: u64,
+    /// This entry adds up the process's connections past `--connections`.
+    pub rest: bool,
+}
+
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct OtherProcesses {
     pub count: usize,
@@ -398,7 +430,13 @@ pub struct Ranking {
     pub sort: SortKey,
     /// 0 means every process.
     pub top: usize,
+    /// Connections listed per process, busiest first; the rest are added up in one
+    /// entry. 0 means every connection.
+    pub flows: usize,
 }
+
+/// Connections listed per process unless asked otherwise (`--connections`).
+pub const DEFAULT_FLOWS: usize = 50;
 
 impl Report {
     pub fn build(finished: &Finished, facts: CaptureFacts, ranking: Ranking) -> Report {
@@ -411,12 +449,15 @@ impl Report {
         };
         let secs = facts.duration_secs.max(0.001);
         let peers = peers_by_owner(ledger);
+        let mut flows = flows_by_owner(ledger);
         let processes = order[..shown]
             .iter()
             .enumerate()
             .map(|(i, (owner, p))| {
                 let mut row = process_row(i + 1, p, secs);
                 row.peers = peers.get(owner).cloned().unwrap_or_default();
+                let own = flows.remove(owner).unwrap_or_default();
+                row.flows = flow_rows(p, own, ranking.flows);
                 row
             })
             .collect();
@@ -576,6 +617,120 @@ fn peers_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<PeerRow>> {
     out
 }
 
+/// Each process's flows that moved anything, by owner index.
+fn flows_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<&FlowAccount>> {
+    let mut out: HashMap<u32, Vec<&FlowAccount>> = HashMap::new();
+    for f in ledger.flows().iter().filter(|f| f.seen.is_some()) {
+        out.entry(f.owner).or_default().push(f);
+    }
+    out
+}
+
+/// A process's connections, busiest first (then earliest, then by ends): at most
+/// `limit` (0: all) of its own, then one entry adding up the rest, which also holds
+/// the connections the ledger kept no flow of their own for (past
+/// `MAX_LEDGER_FLOWS`), so the entries add up to the process's traffic and
+/// `connections`.
+fn flow_rows(p: &ProcessAccount, mut flows: Vec<&FlowAccount>, limit: usize) -> Vec<FlowRow> {
+    flows.sort_by(|a, b| {
+        b.traffic
+            .total()
+            .bytes
+            .cmp(&a.traffic.total().bytes)
+            .then(a.seen.cmp(&b.seen))
+            .then(a.local.cmp(&b.local))
+            .then(peer_order(a.peer).cmp(&peer_order(b.peer)))
+    });
+    let (mut own, mut rest) = (Vec::new(), Vec::new());
+    for f in flows {
+        if (limit == 0 || own.len() < limit) && f.local.is_some() {
+            own.push(f);
+        } else {
+            rest.push(f);
+        }
+    }
+    let open = match &p.holder {
+        Holder::Process(_) if p.exited => Some(false),
+        _ => None,
+    };
+    let mut rows: Vec<FlowRow> = own.iter().map(|f| flow_row(f, open)).collect();
+    let count = p.connections.saturating_sub(rows.len() as u64);
+    if count > 0 || !rest.is_empty() {
+        let mut sum = DirCounters::default();
+        let mut matched_by: Vec<MatchQuality> = Vec::new();
+        let mut protos: Vec<Proto> = Vec::new();
+        let mut seen: Option<(u64, u64)> = None;
+        for f in &rest {
+            sum.merge(f.traffic);
+            if !matched_by.contains(&f.quality) {
+                matched_by.push(f.quality);
+            }
+            if !protos.contains(&f.proto) {
+                protos.push(f.proto);
+            }
+            let (a, b) = unix_ms(f);
+            seen = Some(seen.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+        }
+        matched_by.sort();
+        let (first_unix_ms, last_unix_ms) = seen.unwrap_or_default();
+        rows.push(FlowRow {
+            proto: match protos[..] {
+                [one] => Some(one),
+                _ => None,
+            },
+            local: None,
+            remote: None,
+            bytes_in: sum.inbound.bytes,
+            bytes_out: sum.outbound.bytes,
+            packets_in: sum.inbound.packets,
+            packets_out: sum.outbound.packets,
+            first_unix_ms,
+            last_unix_ms,
+            matched_by,
+            open,
+            count: count.max(1),
+            rest: true,
+        });
+    }
+    rows
+}
+
+fn flow_row(f: &FlowAccount, open: Option<bool>) -> FlowRow {
+    let (first_unix_ms, last_unix_ms) = unix_ms(f);
+    FlowRow {
+        proto: Some(f.proto),
+        local: f.local.map(|a| a.to_string()),
+        remote: match f.peer {
+            Peer::Remote(addr) => Some(addr.to_string()),
+            Peer::Other => None,
+        },
+        bytes_in: f.traffic.inbound.bytes,
+        bytes_out: f.traffic.outbound.bytes,
+        packets_in: f.traffic.inbound.packets,
+        packets_out: f.traffic.outbound.packets,
+        first_unix_ms,
+        last_unix_ms,
+        matched_by: vec![f.quality],
+        open,
+        count: 1,
+        rest: false,
+    }
+}
+
+/// A flow's first and last packet in Unix milliseconds (packet times are Unix µs).
+fn unix_ms(f: &FlowAccount) -> (u64, u64) {
+    let (first, last) = f.seen.unwrap_or_default();
+    (first.micros() / 1_000, last.micros() / 1_000)
+}
+
+/// Remote ends in a stable order (the `Other` flow last).
+fn peer_order(peer: Peer) -> Option<std::net::SocketAddr> {
+    match peer {
+        Peer::Remote(addr) => Some(addr),
+        Peer::Other => None,
+    }
+}
+
 /// The pid a row shows: 0 for a row of processes added up.
 fn shown_pid(p: &ProcessAccount) -> u32 {
     p.process().map_or(0, |info| info.key.pid)
@@ -636,6 +791,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         container_id: info.container_id.clone(),
         exited: p.exited,
         peers: Vec::new(),
+        flows: Vec::new(),
         series: SeriesRow::from_series(&p.series),
         processes: p.processes,
         group,
@@ -711,11 +867,19 @@ mod tests {
     }
 
     fn ranked(f: &Finished, sort: SortKey, top: usize) -> Vec<u32> {
-        Report::build(f, facts(), Ranking { sort, top })
-            .processes
-            .iter()
-            .map(|p| p.pid)
-            .collect()
+        Report::build(
+            f,
+            facts(),
+            Ranking {
+                sort,
+                top,
+                flows: 0,
+            },
+        )
+        .processes
+        .iter()
+        .map(|p| p.pid)
+        .collect()
     }
 
     #[test]
@@ -741,6 +905,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 2,
+                flows: 0,
             },
         );
         assert_eq!(
@@ -763,6 +928,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
             },
         );
         let p = &r.processes[0];
@@ -877,6 +1043,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
             },
         );
         let p = &r.processes[0];
@@ -891,6 +1058,98 @@ mod tests {
     }
 
     #[test]
+    fn flows_list_the_busiest_connections_and_add_up_the_rest() {
+        let start = Timestamp(1_795_939_200_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        let owner = ledger.owner(&Arc::new(ProcessInfo::sample(1, 1, "curl")));
+        for (port, bytes, ms) in [(4000, 300, 5), (4001, 100, 7), (4002, 200, 9)] {
+            let key = FlowKey::new(
+                crate::model::Proto::Tcp,
+                format!("10.0.0.1:{port}").parse().unwrap(),
+                "10.0.0.9:443".parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            let at = Timestamp(start.0 + ms * 1_000);
+            ledger.add(flow, Direction::Out, Counter::one(bytes), at);
+            ledger.add(
+                flow,
+                Direction::In,
+                Counter::one(40),
+                Timestamp(at.0 + 2_500),
+            );
+        }
+        let f = Finished {
+            ledger,
+            ..finished(&[])
+        };
+        let build = |flows| {
+            Report::build(
+                &f,
+                facts(),
+                Ranking {
+                    sort: SortKey::Total,
+                    top: 0,
+                    flows,
+                },
+            )
+        };
+        let all = build(0);
+        let rows = &all.processes[0].flows;
+        let ports: Vec<Option<&str>> = rows.iter().map(|r| r.local.as_deref()).collect();
+        assert_eq!(
+            ports,
+            [
+                Some("10.0.0.1:4000"),
+                Some("10.0.0.1:4002"),
+                Some("10.0.0.1:4001")
+            ]
+        );
+        assert_eq!(
+            (rows[0].first_unix_ms, rows[0].last_unix_ms),
+            (1_795_939_200_005, 1_795_939_200_007)
+        );
+        assert_eq!((rows[0].bytes_out, rows[0].bytes_in), (300, 40));
+        assert_eq!(rows[0].remote.as_deref(), Some("10.0.0.9:443"));
+        assert_eq!(
+            (rows[0].count, rows[0].rest, rows[0].open),
+            (1, false, None)
+        );
+
+        let cut = build(1);
+        let rows = &cut.processes[0].flows;
+        assert_eq!(rows.len(), 2);
+        let rest = &rows[1];
+        assert!(rest.rest);
+        assert_eq!((rest.count, rest.local.as_deref()), (2, None));
+        assert_eq!((rest.bytes_out, rest.packets_in), (300, 2));
+        assert_eq!(
+            (rest.first_unix_ms, rest.last_unix_ms),
+            (1_795_939_200_007, 1_795_939_200_011)
+        );
+        assert_eq!(rest.proto, Some(crate::model::Proto::Tcp));
+        let total: u64 = rows.iter().map(|r| r.bytes_in + r.bytes_out).sum();
+        let p = &cut.processes[0];
+        assert_eq!(total, p.bytes_in + p.bytes_out);
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), p.connections);
+    }
+
+    #[test]
+    fn connections_of_an_exited_process_are_closed() {
+        let mut f = finished(&[(1, 10, 10)]);
+        f.ledger.mark_exited(|_| true);
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+                flows: 0,
+            },
+        );
+        assert_eq!(r.processes[0].flows[0].open, Some(false));
+    }
+
+    #[test]
     fn every_reason_is_a_key_even_when_zero() {
         let f = finished(&[]);
         let r = Report::build(
@@ -899,6 +1158,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
             },
         );
         assert_eq!(r.unattributed.len(), Unattributed::ALL.len());
@@ -977,6 +1237,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
             },
         );
         let peers: Vec<(u32, &str, Vec<&str>)> = r
@@ -1028,6 +1289,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
             },
         );
         assert_eq!(r.processes[0].peers[0].remote, "10.0.0.9:0");

@@ -11,6 +11,7 @@ mod common;
 mod architecture;
 mod attribution;
 mod cli;
+mod connections;
 mod dual_stack;
 mod formats;
 mod full_disk;

@@ -61,6 +61,12 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum, default_value_t = SortArg::Total)]
     pub sort: SortArg,
 
+    /// Connections listed per process in JSON: the busiest N (default 50; 0 lists
+    /// all), the rest added up in one entry.
+    #[arg(short = 'c', long, value_name = "N", num_args = 0..=1, require_equals = true,
+          default_missing_value = "50")]
+    pub connections: Option<usize>,
+
     /// Report format: table (for people), json, csv or prometheus (node_exporter's
     /// textfile collector). Default: from the -o file's extension (.json, .csv, .prom,
     /// .txt), else table.
@@ -334,6 +340,23 @@ mod tests {
         assert_eq!(a.rescan_interval, Duration::from_secs(1));
         assert_eq!(a.buffer_size, None);
         assert_eq!(a.ebpf, EbpfArg::Auto);
+        assert_eq!(a.connections, None, "the table lists no connections");
+    }
+
+    #[test]
+    fn connections_take_a_count_only_after_an_equals_sign() {
+        let connections = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["netflow", "snapshot"], args].concat())?;
+            let Command::Snapshot(a) = cli.command else {
+                panic!("expected snapshot")
+            };
+            Ok::<_, clap::Error>(a.connections)
+        };
+        assert_eq!(connections(&["-c"]).unwrap(), Some(50));
+        assert_eq!(connections(&["--connections=5"]).unwrap(), Some(5));
+        assert_eq!(connections(&["--connections=0"]).unwrap(), Some(0));
+        assert!(connections(&["--connections", "-1"]).is_err());
+        assert!(connections(&["--connections=-1"]).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::os::cgroup::Limits;
 use crate::os::interfaces;
 use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode, Sources};
 use crate::render::{self, Format};
-use crate::report::{Ranking, SortKey};
+use crate::report::{Ranking, SortKey, DEFAULT_FLOWS};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -79,6 +79,7 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
                 SortArg::Out => SortKey::Out,
             },
             top: args.top,
+            flows: args.connections.unwrap_or(DEFAULT_FLOWS),
         },
         socket_log: match args.ebpf {
             EbpfArg::Auto => SocketLogMode::Auto,

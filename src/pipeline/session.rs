@@ -80,6 +80,7 @@ impl Default for SnapshotRequest {
             ranking: Ranking {
                 sort: SortKey::Total,
                 top: 20,
+                flows: crate::report::DEFAULT_FLOWS,
             },
             socket_log: SocketLogMode::Auto,
             report_file: None,
