@@ -129,7 +129,7 @@ _netflow() {
             return 0
             ;;
         netflow__subcmd__snapshot)
-            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --connections --format --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
+            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --connections --format --rows --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -181,6 +181,10 @@ _netflow() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "table json csv prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --rows)
+                    COMPREPLY=($(compgen -W "processes flows" -- "${cur}"))
                     return 0
                     ;;
                 --output)

@@ -36,11 +36,13 @@ complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s n -l top -d
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by' -r -f -a "total\t''
 in\t''
 out\t''"
-complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s c -l connections -d 'Connections listed per process in JSON: the busiest N (default 50; 0 lists all), the rest added up in one entry' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s c -l connections -d 'List each process\'s connections under it in the table (as `ss -tp` does): the busiest N (default 50; 0 lists all), the rest added up in one line. JSON always carries them, and CSV with `--rows flows`; N applies there too' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l format -d 'Report format: table (for people), json, csv or prometheus (node_exporter\'s textfile collector). Default: from the -o file\'s extension (.json, .csv, .prom, .txt), else table' -r -f -a "table\t''
 json\t''
 csv\t''
 prometheus\t'Prometheus text format, for node_exporter\'s textfile collector'"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rows -d 'What a CSV row stands for: a process, or one of its connections (its process\'s columns repeated, then the connection\'s; see `--connections`)' -r -f -a "processes\t''
+flows\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s o -l output -d 'Write the report to FILE instead of standard output: a new file renamed over FILE when complete (readers never see half a report), or straight into a character device or FIFO. Symbolic links and other files are refused' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a new pcap file (mode 0600), named only when complete. An existing FILE is replaced only if it is your own regular file with one link. A name ending in .pcapng writes pcapng with a comment per packet naming its process' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l write-limit -d 'Stop writing packets to the -w file once it reaches SIZE (e.g. 500M, 2G; a bare number is MiB); capture and the report go on, and a warning says what was left out' -r

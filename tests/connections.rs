@@ -47,11 +47,35 @@ fn addr(v: &serde_json::Value) -> SocketAddr {
 fn each_connection_of_a_process_carries_exactly_its_own_bytes() {
     let lab = Lab::new();
     let dir = Scratch::new("connections");
+    // --ebpf off: every connection is then matched from /proc (`exact`).
     let nf = Netflow::start(
         &lab,
         &lab.a,
         &dir.0,
-        &["-d", "5s", "-i", "eth0", "--format", "json", "-n", "0"],
+        &[
+            "-d", "5s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", "off",
+        ],
+    );
+    // The same traffic, seen by two more netflows: one CSV row per connection, and the
+    // table with its connections listed.
+    let csv_dir = Scratch::new("connections-csv");
+    let csv = Netflow::start(
+        &lab,
+        &lab.a,
+        &csv_dir.0,
+        &[
+            "-d", "5s", "-i", "eth0", "--format", "csv", "--rows", "flows", "-n", "0", "--ebpf",
+            "off",
+        ],
+    );
+    let table_dir = Scratch::new("connections-table");
+    let table = Netflow::start(
+        &lab,
+        &lab.a,
+        &table_dir.0,
+        &[
+            "-d", "5s", "-i", "eth0", "--format", "table", "-c", "-n", "0", "--ebpf", "off",
+        ],
     );
     let _udp_server = Peer::start(
         &lab,
@@ -136,4 +160,87 @@ fn each_connection_of_a_process_carries_exactly_its_own_bytes() {
         .map(|f| num(&f["bytes_out"]))
         .sum();
     assert_eq!(out, chatted.sent + chatted.sent_packets * 28);
+
+    // CSV: a row per connection, each exactly its 4-tuple in that netflow's pcap.
+    let (csv_pcap, csv_report) = (csv.pcap.clone(), csv.report.clone());
+    csv.finish_raw(Duration::from_secs(20));
+    let mut reader = csv::Reader::from_path(&csv_report).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let chatter_pid = chatter.pid.to_string();
+    let mine: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|r| r[col("pid")] == chatter_pid)
+        .collect();
+    assert_eq!(mine.len(), 4, "{rows:#?}");
+    for r in mine {
+        let (local, remote) = (
+            r[col("flow_local")].parse().unwrap(),
+            r[col("flow_remote")].parse().unwrap(),
+        );
+        let [(out_p, out_b), (in_p, in_b)] = flow_truth(&csv_pcap, "udp", local, remote);
+        let n = |c: &str| r[col(c)].parse::<u64>().unwrap();
+        assert_eq!(
+            (n("flow_packets_out"), n("flow_bytes_out")),
+            (out_p, out_b),
+            "csv {local}"
+        );
+        assert_eq!(
+            (n("flow_packets_in"), n("flow_bytes_in")),
+            (in_p, in_b),
+            "csv {local}"
+        );
+        assert_eq!(&r[col("name")], "traffic-peer");
+    }
+
+    // The table: each of the chatter's connections on a line under it.
+    let table_report = table.report.clone();
+    table.finish_raw(Duration::from_secs(20));
+    let text = std::fs::read_to_string(table_report).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&format!("{chatter_pid} ")))
+        .unwrap_or_else(|| panic!("no chatter row:\n{text}"));
+    let remote = format!("-> {B4}:7401");
+    for line in &lines[at + 1..at + 5] {
+        assert!(
+            line.trim_start().starts_with(&format!("udp  {A4}:")),
+            "{text}"
+        );
+        assert!(
+            line.contains(&remote) && line.ends_with("(exact)"),
+            "{text}"
+        );
+    }
+}
+
+/// Asserts a clean refusal: exit 2, one `netflow:` line containing `needle`.
+fn refused(args: &[&str], needle: &str) {
+    let out = std::process::Command::new(NETFLOW)
+        .args(args)
+        .output()
+        .expect("run netflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("netflow: ") && stderr.contains(needle),
+        "{args:?}: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{args:?}");
+}
+
+#[test]
+fn a_negative_connection_count_and_rows_without_csv_are_refused() {
+    refused(&["snapshot", "-d", "1h", "--connections", "-1"], "'-1'");
+    refused(&["snapshot", "-d", "1h", "--connections=-1"], "-1");
+    refused(
+        &[
+            "snapshot", "-d", "1h", "--rows", "flows", "--format", "json",
+        ],
+        "--rows flows",
+    );
+    refused(&["snapshot", "-d", "1h", "--rows", "nonsense"], "nonsense");
 }

@@ -61,8 +61,9 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum, default_value_t = SortArg::Total)]
     pub sort: SortArg,
 
-    /// Connections listed per process in JSON: the busiest N (default 50; 0 lists
-    /// all), the rest added up in one entry.
+    /// List each process's connections under it in the table (as `ss -tp` does): the
+    /// busiest N (default 50; 0 lists all), the rest added up in one line. JSON always
+    /// carries them, and CSV with `--rows flows`; N applies there too.
     #[arg(short = 'c', long, value_name = "N", num_args = 0..=1, require_equals = true,
           default_missing_value = "50")]
     pub connections: Option<usize>,
@@ -72,6 +73,11 @@ pub struct SnapshotArgs {
     /// .txt), else table.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+
+    /// What a CSV row stands for: a process, or one of its connections (its process's
+    /// columns repeated, then the connection's; see `--connections`).
+    #[arg(long, value_enum, value_name = "ROWS", default_value_t = RowsArg::Processes)]
+    pub rows: RowsArg,
 
     /// Leave out the CSV header row, to append runs to one file (`>> daily.csv` from
     /// cron). Only `--format csv` has a header row.
@@ -168,6 +174,12 @@ impl FormatArg {
             .map(|v| v.get_name().to_string())
             .unwrap_or_default()
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowsArg {
+    Processes,
+    Flows,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -5,13 +5,14 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{
-    Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, SnapshotArgs, SortArg,
+    Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, RowsArg, SnapshotArgs,
+    SortArg,
 };
 use crate::error::Error;
 use crate::os::cgroup::Limits;
 use crate::os::interfaces;
 use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode, Sources};
-use crate::render::{self, Format};
+use crate::render::{self, CsvRows, Format};
 use crate::report::{Ranking, SortKey, DEFAULT_FLOWS};
 
 /// Runs a parsed command line.
@@ -23,7 +24,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 }
 
 fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
-    let format = report_format(args.format, args.output.as_deref(), args.no_header)?;
+    let format = report_format(args.format, args.output.as_deref(), &args)?;
     let session = Session::open(request(&args))?;
     let bar = if args.quiet {
         None
@@ -104,7 +105,7 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
 fn report_format(
     asked: Option<FormatArg>,
     output: Option<&Path>,
-    no_header: bool,
+    args: &SnapshotArgs,
 ) -> Result<Format, Error> {
     let by_name = output
         .and_then(|p| p.extension())
@@ -121,18 +122,33 @@ fn report_format(
             a.name(),
             n.name()
         ))),
-        (Some(f), _) | (None, Some(f)) => Ok(format(f, no_header)),
-        (None, None) => Ok(Format::Table),
+        (Some(f), _) | (None, Some(f)) => format(f, args),
+        (None, None) => format(FormatArg::Table, args),
     }
 }
 
-fn format(f: FormatArg, no_header: bool) -> Format {
-    match f {
-        FormatArg::Table => Format::Table,
-        FormatArg::Json => Format::Json,
-        FormatArg::Csv => Format::Csv { header: !no_header },
-        FormatArg::Prometheus => Format::Prometheus,
+fn format(f: FormatArg, args: &SnapshotArgs) -> Result<Format, Error> {
+    if args.rows != RowsArg::Processes && f != FormatArg::Csv {
+        return Err(Error::Usage(format!(
+            "--rows {} is for --format csv, not {}",
+            "flows",
+            f.name()
+        )));
     }
+    Ok(match f {
+        FormatArg::Table => Format::Table {
+            connections: args.connections.is_some(),
+        },
+        FormatArg::Json => Format::Json,
+        FormatArg::Csv => Format::Csv {
+            header: !args.no_header,
+            rows: match args.rows {
+                RowsArg::Processes => CsvRows::Processes,
+                RowsArg::Flows => CsvRows::Flows,
+            },
+        },
+        FormatArg::Prometheus => Format::Prometheus,
+    })
 }
 
 /// A progress bar on stderr, only for a person at a terminal (never in cron).
