@@ -129,7 +129,7 @@ _netflow() {
             return 0
             ;;
         netflow__subcmd__snapshot)
-            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --connections --format --rows --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
+            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --connections --pid --user --comm --cgroup --container --format --rows --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,6 +176,26 @@ _netflow() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,6 +37,11 @@ complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'Wh
 in\t''
 out\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s c -l connections -d 'List each process\'s connections under it in the table (as `ss -tp` does): the busiest N (default 50; 0 lists all), the rest added up in one line. JSON always carries them, and CSV with `--rows flows`; N applies there too' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l pid -d 'Rows only for this process (host pid; repeatable). The traffic of processes not selected is one `filtered out` total, so the summary still adds up. Selections of one kind add up (any of them); of different kinds, each must hold' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l user -d 'Rows only for processes of this user (a name or a uid; repeatable)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l comm -d 'Rows only for processes with this name (the kernel\'s `comm`, as the report shows it; repeatable)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l cgroup -d 'Rows only for processes in this cgroup or below it, as the report shows the path (e.g. /system.slice/nginx.service; repeatable)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l container -d 'Rows only for processes in this container: its id or an id prefix, as `docker ps` shows it (repeatable)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l format -d 'Report format: table (for people), json, csv or prometheus (node_exporter\'s textfile collector). Default: from the -o file\'s extension (.json, .csv, .prom, .txt), else table' -r -f -a "table\t''
 json\t''
 csv\t''

@@ -600,6 +600,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Default::default(),
             },
         )
     }

@@ -61,7 +61,11 @@ pub struct Summary {
     /// Packets with a local socket at both ends (loopback): charged to the sender as
     /// `out` and to the receiver as `in`, so they count twice below.
     pub both_ends_local: Counter,
+    /// Traffic of the processes selected (every process unless narrowed).
     pub attributed: DirCounters,
+    /// Attributed traffic of the processes `--pid`, `--user`, `--comm`, `--cgroup` or
+    /// `--container` left out: never silently gone.
+    pub filtered_out: FilteredOut,
     pub unattributed: Counter,
     pub dropped: Dropped,
     pub processes_seen: usize,
@@ -217,6 +221,16 @@ impl InterfaceStats {
             counters,
         }
     }
+}
+
+/// The traffic of processes the selection left out, and how many they were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FilteredOut {
+    #[serde(rename = "in")]
+    pub inbound: Counter,
+    #[serde(rename = "out")]
+    pub outbound: Counter,
+    pub processes: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -424,8 +438,8 @@ pub struct CaptureFacts {
     pub warnings: Vec<String>,
 }
 
-/// How the processes are ranked and cut.
-#[derive(Clone, Copy, Debug)]
+/// How the processes are selected, ranked and cut.
+#[derive(Clone, Debug)]
 pub struct Ranking {
     pub sort: SortKey,
     /// 0 means every process.
@@ -433,6 +447,60 @@ pub struct Ranking {
     /// Connections listed per process, busiest first; the rest are added up in one
     /// entry. 0 means every connection.
     pub flows: usize,
+    /// Which processes get rows; the others are added up in `filtered_out`.
+    pub select: Selection,
+}
+
+/// Which processes get rows (`--pid`, `--user`, `--comm`, `--cgroup`,
+/// `--container`): any value of a criterion, and every criterion given. Empty
+/// criteria select every process.
+///
+/// A row of processes added up past the ledger's bound has a name and nothing else:
+/// only `--comm` can select it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Host pids.
+    pub pids: Vec<u32>,
+    pub uids: Vec<u32>,
+    /// Exact process names (the kernel's `comm`, as the report shows it).
+    pub comms: Vec<String>,
+    /// Cgroup path prefixes, whole components (`/system.slice` selects
+    /// `/system.slice/nginx.service`, not `/system.slice2`).
+    pub cgroups: Vec<String>,
+    /// Container id prefixes (lower-case hex, as `docker ps` shortens them).
+    pub containers: Vec<String>,
+}
+
+impl Selection {
+    /// Every process.
+    pub fn everything(&self) -> bool {
+        *self == Selection::default()
+    }
+
+    /// Whether the process `info` describes gets a row.
+    pub fn selects(&self, info: &ProcessInfo) -> bool {
+        fn any<T>(wanted: &[T], hit: impl Fn(&T) -> bool) -> bool {
+            wanted.is_empty() || wanted.iter().any(hit)
+        }
+        any(&self.pids, |&pid| pid != 0 && pid == info.key.pid)
+            && any(&self.uids, |&uid| Some(uid) == info.uid)
+            && any(&self.comms, |name| *name == info.name)
+            && any(&self.cgroups, |prefix| under_cgroup(&info.cgroup, prefix))
+            && any(&self.containers, |id| {
+                info.container_id
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with(id.as_str()))
+            })
+    }
+}
+
+/// `path` is `prefix` or lies below it.
+fn under_cgroup(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.is_empty(),
+        None => false,
+    }
 }
 
 /// Connections listed per process unless asked otherwise (`--connections`).
@@ -441,7 +509,12 @@ pub const DEFAULT_FLOWS: usize = 50;
 impl Report {
     pub fn build(finished: &Finished, facts: CaptureFacts, ranking: Ranking) -> Report {
         let ledger = &finished.ledger;
-        let order = ranked(ledger, ranking.sort);
+        let (order, filtered_out) = selected(ranked(ledger, ranking.sort), &ranking.select);
+        let mut attributed = ledger.attributed();
+        attributed.inbound.bytes -= filtered_out.inbound.bytes;
+        attributed.inbound.packets -= filtered_out.inbound.packets;
+        attributed.outbound.bytes -= filtered_out.outbound.bytes;
+        attributed.outbound.packets -= filtered_out.outbound.packets;
         let shown = if ranking.top == 0 {
             order.len()
         } else {
@@ -480,7 +553,8 @@ impl Report {
                 sort: ranking.sort,
                 captured: facts.captured,
                 both_ends_local: finished.both_ends,
-                attributed: ledger.attributed(),
+                attributed,
+                filtered_out,
                 unattributed: ledger.unattributed_total(),
                 dropped: facts.dropped,
                 processes_seen: order.len(),
@@ -501,14 +575,17 @@ impl Report {
         }
     }
 
-    /// The totals equation: every captured packet (loopback ones twice) is attributed,
-    /// unattributed for a reason, or dropped from the queue. Holds for packets and bytes.
+    /// The totals equation: every captured packet (loopback ones twice) is attributed
+    /// (to a selected process, or filtered out), unattributed for a reason, or dropped
+    /// from the queue. Holds for packets and bytes.
     pub fn totals_add_up(&self) -> bool {
         let s = &self.summary;
         let lhs = |f: fn(&Counter) -> u64| f(&s.captured) + f(&s.both_ends_local);
         let rhs = |f: fn(&Counter) -> u64| {
             f(&s.attributed.inbound)
                 + f(&s.attributed.outbound)
+                + f(&s.filtered_out.inbound)
+                + f(&s.filtered_out.outbound)
                 + f(&s.unattributed)
                 + f(&s.dropped.queue)
         };
@@ -531,6 +608,33 @@ fn ranked(ledger: &Ledger, sort: SortKey) -> Vec<(u32, &ProcessAccount)> {
             .then(shown_pid(a).cmp(&shown_pid(b)))
     });
     order
+}
+
+/// The ranked processes `select` selects, and the others' traffic added up.
+fn selected<'a>(
+    order: Vec<(u32, &'a ProcessAccount)>,
+    select: &Selection,
+) -> (Vec<(u32, &'a ProcessAccount)>, FilteredOut) {
+    if select.everything() {
+        return (order, FilteredOut::default());
+    }
+    let mut out = FilteredOut::default();
+    let kept = order
+        .into_iter()
+        .filter(|(_, p)| {
+            let keep = match &p.holder {
+                Holder::Process(info) => select.selects(info),
+                Holder::Folded(folded) => select.selects(&group_details(folded)),
+            };
+            if !keep {
+                out.inbound.merge(p.traffic.inbound);
+                out.outbound.merge(p.traffic.outbound);
+                out.processes += p.processes as usize;
+            }
+            keep
+        })
+        .collect();
+    (kept, out)
 }
 
 impl OtherProcesses {
@@ -874,6 +978,7 @@ mod tests {
                 sort,
                 top,
                 flows: 0,
+                select: Selection::default(),
             },
         )
         .processes
@@ -906,6 +1011,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 2,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         assert_eq!(
@@ -929,6 +1035,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         let p = &r.processes[0];
@@ -1044,6 +1151,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         let p = &r.processes[0];
@@ -1090,6 +1198,7 @@ mod tests {
                     sort: SortKey::Total,
                     top: 0,
                     flows,
+                    select: Selection::default(),
                 },
             )
         };
@@ -1144,9 +1253,99 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         assert_eq!(r.processes[0].flows[0].open, Some(false));
+    }
+
+    #[test]
+    fn a_selection_ors_within_a_criterion_and_ands_across() {
+        let info = ProcessInfo {
+            uid: Some(33),
+            cgroup: "/system.slice/nginx.service".into(),
+            container_id: Some("0123abcd".repeat(8)),
+            ..ProcessInfo::sample(7, 1, "nginx")
+        };
+        let select = |s: Selection| s.selects(&info);
+        assert!(select(Selection::default()));
+        assert!(select(Selection {
+            pids: vec![3, 7],
+            ..Default::default()
+        }));
+        assert!(!select(Selection {
+            pids: vec![7],
+            comms: vec!["curl".into()],
+            ..Default::default()
+        }));
+        assert!(select(Selection {
+            pids: vec![7],
+            comms: vec!["curl".into(), "nginx".into()],
+            uids: vec![33],
+            ..Default::default()
+        }));
+        for (prefix, hit) in [
+            ("/system.slice", true),
+            ("/system.slice/", true),
+            ("/system.slice/nginx.service", true),
+            ("/", true),
+            ("/system.sl", false),
+            ("/user.slice", false),
+        ] {
+            let s = Selection {
+                cgroups: vec![prefix.into()],
+                ..Default::default()
+            };
+            assert_eq!(select(s), hit, "{prefix}");
+        }
+        assert!(select(Selection {
+            containers: vec!["0123ab".into()],
+            ..Default::default()
+        }));
+        assert!(!select(Selection {
+            containers: vec!["ff".into()],
+            ..Default::default()
+        }));
+    }
+
+    #[test]
+    fn processes_not_selected_are_filtered_out_and_the_totals_still_add_up() {
+        let mut f = finished(&[(1, 100, 900), (2, 800, 0), (3, 50, 50)]);
+        // Every packet of the ledger was captured once (none both ends local).
+        let mut facts = facts();
+        facts.captured = f.ledger.attributed().total();
+        f.ledger
+            .merge_unattributed(Unattributed::NoSocket, Counter::one(7));
+        facts.captured.merge(Counter::one(7));
+        let r = Report::build(
+            &f,
+            facts,
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+                flows: 0,
+                select: Selection {
+                    comms: vec!["p1".into(), "p3".into()],
+                    ..Default::default()
+                },
+            },
+        );
+        assert_eq!(
+            r.processes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(
+            r.summary.filtered_out,
+            FilteredOut {
+                inbound: Counter::one(800),
+                outbound: Counter::default(),
+                processes: 1,
+            }
+        );
+        assert_eq!(r.summary.attributed.inbound.bytes, 150);
+        assert_eq!(r.summary.attributed.outbound.bytes, 950);
+        assert_eq!(r.summary.processes_seen, 2);
+        assert!(r.totals_add_up());
     }
 
     #[test]
@@ -1159,6 +1358,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         assert_eq!(r.unattributed.len(), Unattributed::ALL.len());
@@ -1238,6 +1438,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         let peers: Vec<(u32, &str, Vec<&str>)> = r
@@ -1290,6 +1491,7 @@ mod tests {
                 sort: SortKey::Total,
                 top: 0,
                 flows: 0,
+                select: Selection::default(),
             },
         );
         assert_eq!(r.processes[0].peers[0].remote, "10.0.0.9:0");

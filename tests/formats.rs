@@ -266,6 +266,7 @@ fn report_with_rows_added_up() -> Vec<u8> {
         sort: SortKey::Total,
         top: 3,
         flows: 0,
+        select: Default::default(),
     };
     let report = Report::build(&finished, facts, ranking);
     assert!(report.totals_add_up());

@@ -20,6 +20,7 @@ mod limits;
 mod loopback;
 mod mem_limit;
 mod names;
+mod narrowing;
 mod netns;
 mod outputs;
 mod pipeline;

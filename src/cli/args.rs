@@ -68,6 +68,36 @@ pub struct SnapshotArgs {
           default_missing_value = "50")]
     pub connections: Option<usize>,
 
+    /// Rows only for this process (host pid; repeatable). The traffic of processes
+    /// not selected is one `filtered out` total, so the summary still adds up.
+    /// Selections of one kind add up (any of them); of different kinds, each must hold.
+    #[arg(long = "pid", value_name = "PID", help_heading = "Narrowing",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pids: Vec<u32>,
+
+    /// Rows only for processes of this user (a name or a uid; repeatable).
+    #[arg(long = "user", value_name = "USER|UID", help_heading = "Narrowing",
+          value_parser = not_empty)]
+    pub users: Vec<String>,
+
+    /// Rows only for processes with this name (the kernel's `comm`, as the report
+    /// shows it; repeatable).
+    #[arg(long = "comm", value_name = "NAME", help_heading = "Narrowing",
+          value_parser = not_empty)]
+    pub comms: Vec<String>,
+
+    /// Rows only for processes in this cgroup or below it, as the report shows the
+    /// path (e.g. /system.slice/nginx.service; repeatable).
+    #[arg(long = "cgroup", value_name = "PATH-PREFIX", help_heading = "Narrowing",
+          value_parser = parse_cgroup)]
+    pub cgroups: Vec<String>,
+
+    /// Rows only for processes in this container: its id or an id prefix, as
+    /// `docker ps` shows it (repeatable).
+    #[arg(long = "container", value_name = "ID", help_heading = "Narrowing",
+          value_parser = parse_container_id)]
+    pub containers: Vec<String>,
+
     /// Report format: table (for people), json, csv or prometheus (node_exporter's
     /// textfile collector). Default: from the -o file's extension (.json, .csv, .prom,
     /// .txt), else table.
@@ -216,6 +246,37 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("`{s}` is longer than the maximum of 7 days"));
     }
     Ok(d)
+}
+
+/// A name to match: not empty.
+fn not_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("an empty name matches nothing".into());
+    }
+    Ok(s.to_string())
+}
+
+/// A cgroup path prefix as the report shows it: absolute.
+fn parse_cgroup(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!(
+            "`{s}` is not a cgroup path like /system.slice/nginx.service"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// A container id or prefix: 1 to 64 lower-case hex digits (names are not looked up).
+fn parse_container_id(s: &str) -> Result<String, String> {
+    let hex = s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if s.is_empty() || s.len() > 64 || !hex {
+        return Err(format!(
+            "`{s}` is not a container id (lower-case hex, as `docker ps` shows it; names are not looked up)"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// CPU cores for `--cpu-limit`: 0.01 to 1024.

@@ -11,9 +11,10 @@ use super::args::{
 use crate::error::Error;
 use crate::os::cgroup::Limits;
 use crate::os::interfaces;
+use crate::os::users;
 use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode, Sources};
 use crate::render::{self, CsvRows, Format};
-use crate::report::{Ranking, SortKey, DEFAULT_FLOWS};
+use crate::report::{Ranking, Selection, SortKey, DEFAULT_FLOWS};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     let format = report_format(args.format, args.output.as_deref(), &args)?;
-    let session = Session::open(request(&args))?;
+    let session = Session::open(request(&args)?)?;
     let bar = if args.quiet {
         None
     } else {
@@ -64,9 +65,10 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     }
 }
 
-/// The command line as a session request (every value already validated by clap).
-fn request(args: &SnapshotArgs) -> SnapshotRequest {
-    SnapshotRequest {
+/// The command line as a session request (every value already validated by clap;
+/// user names are looked up here).
+fn request(args: &SnapshotArgs) -> Result<SnapshotRequest, Error> {
+    Ok(SnapshotRequest {
         interfaces: args.interfaces.clone(),
         duration: args.duration,
         filter: args.filter.clone(),
@@ -81,6 +83,17 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
             },
             top: args.top,
             flows: args.connections.unwrap_or(DEFAULT_FLOWS),
+            select: Selection {
+                pids: args.pids.clone(),
+                uids: args
+                    .users
+                    .iter()
+                    .map(|u| uid(u))
+                    .collect::<Result<_, _>>()?,
+                comms: args.comms.clone(),
+                cgroups: args.cgroups.clone(),
+                containers: args.containers.clone(),
+            },
         },
         socket_log: match args.ebpf {
             EbpfArg::Auto => SocketLogMode::Auto,
@@ -97,7 +110,15 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
         },
         handle_signals: true,
         sources: Sources::Live,
+    })
+}
+
+/// `--user`: a uid as given, or a user name looked up (through NSS, as `id` does).
+fn uid(user: &str) -> Result<u32, Error> {
+    if let Ok(uid) = user.parse() {
+        return Ok(uid);
     }
+    users::uid_of(user)?.ok_or_else(|| Error::Usage(format!("--user: no such user `{user}`")))
 }
 
 /// The report format: `--format`, else the `-o` file's extension, else a table. An

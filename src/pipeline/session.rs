@@ -81,6 +81,7 @@ impl Default for SnapshotRequest {
                 sort: SortKey::Total,
                 top: 20,
                 flows: crate::report::DEFAULT_FLOWS,
+                select: crate::report::Selection::default(),
             },
             socket_log: SocketLogMode::Auto,
             report_file: None,
@@ -277,7 +278,7 @@ fn capture_config(request: &SnapshotRequest, interfaces: Vec<String>) -> Snapsho
         queue_capacity: request.queue_capacity,
         pending_capacity: PENDING_CAPACITY,
         pcap: None,
-        ranking: request.ranking,
+        ranking: request.ranking.clone(),
         socket_log: request.socket_log,
     }
 }

@@ -72,6 +72,7 @@ pub fn sample_report() -> Report {
                     bytes: 2_200,
                 },
             },
+            filtered_out: Default::default(),
             unattributed: Counter {
                 packets: 8,
                 bytes: 440,

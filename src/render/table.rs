@@ -237,6 +237,20 @@ fn totals(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     totals_line(out, "attributed", s.attributed.total())?;
+    let f = &s.filtered_out;
+    if f.processes > 0 {
+        let mut c = f.inbound;
+        c.merge(f.outbound);
+        writeln!(
+            out,
+            "{:<13}{:<16} {:>10} packets {:>10} ({} processes not selected)",
+            "",
+            "filtered out",
+            c.packets,
+            human_bytes(c.bytes),
+            f.processes
+        )?;
+    }
     totals_line(out, "unattributed", s.unattributed)?;
     for (reason, c) in report.unattributed.iter().filter(|(_, c)| !c.is_zero()) {
         writeln!(
@@ -475,6 +489,30 @@ mod tests {
             "        + 1 more connections: 100B in, 50B out"
         );
         assert!(!listed.contains("top peer"), "{listed}");
+    }
+
+    #[test]
+    fn traffic_filtered_out_has_its_own_totals_line() {
+        let mut report = sample_report();
+        assert!(!text(&report, Width::Unlimited).contains("filtered out"));
+        report.summary.filtered_out = crate::report::FilteredOut {
+            inbound: Counter {
+                packets: 3,
+                bytes: 2_048,
+            },
+            outbound: Counter {
+                packets: 1,
+                bytes: 1_024,
+            },
+            processes: 2,
+        };
+        let shown = text(&report, Width::Unlimited);
+        assert!(
+            shown.contains(
+                "filtered out              4 packets     3.0KiB (2 processes not selected)"
+            ),
+            "{shown}"
+        );
     }
 
     /// A report whose every outside field is hostile.
