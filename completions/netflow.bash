@@ -129,7 +129,7 @@ _netflow() {
             return 0
             ;;
         netflow__subcmd__snapshot)
-            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --connections --pid --user --comm --cgroup --container --format --rows --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
+            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --by --connections --pid --user --comm --cgroup --container --format --rows --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,7 +168,11 @@ _netflow() {
                     return 0
                     ;;
                 --sort)
-                    COMPREPLY=($(compgen -W "total in out" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "total in out packets" -- "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -W "process comm user cgroup container" -- "${cur}"))
                     return 0
                     ;;
                 --connections)

@@ -33,9 +33,15 @@ complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s d -l durati
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s i -l interface -x -a "any (__fish_print_interfaces)" -d 'Interface to capture on (repeatable); `any` captures on all at once. Default: every interface that is up and has an address, loopback included, except bridge ports and bond members (their master shows the same packets)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s f -l filter -d 'A tcpdump-style capture filter, e.g. \'tcp port 443\' (compiled by libpcap)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s n -l top -d 'How many processes to show; 0 shows all' -r
-complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by' -r -f -a "total\t''
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by: bytes (total, in, out) or packets (in and out)' -r -f -a "total\t''
 in\t''
-out\t''"
+out\t''
+packets\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l by -d 'What a row stands for: a process, or all processes sharing a name (a `curl` loop), a user, a cgroup (a service) or a container, added up, with a `processes` count' -r -f -a "process\t''
+comm\t''
+user\t''
+cgroup\t''
+container\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s c -l connections -d 'List each process\'s connections under it in the table (as `ss -tp` does): the busiest N (default 50; 0 lists all), the rest added up in one line. JSON always carries them, and CSV with `--rows flows`; N applies there too' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l pid -d 'Rows only for this process (host pid; repeatable). The traffic of processes not selected is one `filtered out` total, so the summary still adds up. Selections of one kind add up (any of them); of different kinds, each must hold' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l user -d 'Rows only for processes of this user (a name or a uid; repeatable)' -r

@@ -599,8 +599,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
-                flows: 0,
-                select: Default::default(),
+                ..Default::default()
             },
         )
     }

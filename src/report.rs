@@ -299,6 +299,38 @@ pub enum GroupBy {
     Name,
     /// Those past 1,024 such names too; `key` is empty.
     Other,
+    /// `--by comm`: `key` is the process name.
+    Comm,
+    /// `--by user`: `key` is the user name (or uid when it has none).
+    User,
+    /// `--by cgroup`: `key` is the cgroup path.
+    Cgroup,
+    /// `--by container`: `key` is the container id (empty: not in a container).
+    Container,
+}
+
+/// What `--by` adds rows up by; `Process` keeps a row per process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum By {
+    #[default]
+    Process,
+    Comm,
+    User,
+    Cgroup,
+    Container,
+}
+
+impl By {
+    /// How a row of this grouping says what its processes share; `None`: a row each.
+    fn group_by(self) -> Option<GroupBy> {
+        match self {
+            By::Process => None,
+            By::Comm => Some(GroupBy::Comm),
+            By::User => Some(GroupBy::User),
+            By::Cgroup => Some(GroupBy::Cgroup),
+            By::Container => Some(GroupBy::Container),
+        }
+    }
 }
 
 impl GroupBy {
@@ -307,6 +339,10 @@ impl GroupBy {
         match self {
             GroupBy::Name => "name",
             GroupBy::Other => "other",
+            GroupBy::Comm => "comm",
+            GroupBy::User => "user",
+            GroupBy::Cgroup => "cgroup",
+            GroupBy::Container => "container",
         }
     }
 }
@@ -418,6 +454,8 @@ pub enum SortKey {
     Total,
     In,
     Out,
+    /// Packets, in and out.
+    Packets,
 }
 
 /// Facts about the capture that only the pipeline knows.
@@ -449,6 +487,22 @@ pub struct Ranking {
     pub flows: usize,
     /// Which processes get rows; the others are added up in `filtered_out`.
     pub select: Selection,
+    /// What a row stands for: a process, or processes sharing a name, user, cgroup
+    /// or container.
+    pub by: By,
+}
+
+impl Default for Ranking {
+    /// Every process, a row each, by total bytes, with every connection.
+    fn default() -> Ranking {
+        Ranking {
+            sort: SortKey::Total,
+            top: 0,
+            flows: 0,
+            select: Selection::default(),
+            by: By::Process,
+        }
+    }
 }
 
 /// Which processes get rows (`--pid`, `--user`, `--comm`, `--cgroup`,
@@ -515,26 +569,36 @@ impl Report {
         attributed.inbound.packets -= filtered_out.inbound.packets;
         attributed.outbound.bytes -= filtered_out.outbound.bytes;
         attributed.outbound.packets -= filtered_out.outbound.packets;
+        let processes_seen = order.len();
+        let rows = grouped(order, ranking.by, ranking.sort);
         let shown = if ranking.top == 0 {
-            order.len()
+            rows.len()
         } else {
-            ranking.top.min(order.len())
+            ranking.top.min(rows.len())
         };
         let secs = facts.duration_secs.max(0.001);
-        let peers = peers_by_owner(ledger);
-        let mut flows = flows_by_owner(ledger);
-        let processes = order[..shown]
+        let row_of: HashMap<u32, usize> = rows[..shown]
             .iter()
             .enumerate()
-            .map(|(i, (owner, p))| {
-                let mut row = process_row(i + 1, p, secs);
-                row.peers = peers.get(owner).cloned().unwrap_or_default();
-                let own = flows.remove(owner).unwrap_or_default();
-                row.flows = flow_rows(p, own, ranking.flows);
+            .flat_map(|(i, r)| r.owners.iter().map(move |&owner| (owner, i)))
+            .collect();
+        let mut peers = peers_by_row(ledger, &row_of);
+        let mut flows = flows_by_row(ledger, &row_of);
+        let processes = rows[..shown]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut row = process_row(i + 1, &r.account, secs);
+                if let Some((info, group)) = &r.shared {
+                    row.shared_by(info, group.clone());
+                }
+                row.peers = peers.remove(&i).unwrap_or_default();
+                let own = flows.remove(&i).unwrap_or_default();
+                row.flows = flow_rows(&r.account, own, ranking.flows);
                 row
             })
             .collect();
-        let other = OtherProcesses::of(order[shown..].iter().map(|&(_, p)| p));
+        let other = OtherProcesses::of(rows[shown..].iter().map(|r| &*r.account));
         let mut warnings = facts.warnings;
         warnings.extend(scan_warnings(finished));
         Report {
@@ -557,7 +621,7 @@ impl Report {
                 filtered_out,
                 unattributed: ledger.unattributed_total(),
                 dropped: facts.dropped,
-                processes_seen: order.len(),
+                processes_seen,
                 flows_seen: finished.flows.count,
                 flows_seen_estimated: finished.flows.estimated,
                 socket_scans: finished.scans,
@@ -608,6 +672,111 @@ fn ranked(ledger: &Ledger, sort: SortKey) -> Vec<(u32, &ProcessAccount)> {
             .then(shown_pid(a).cmp(&shown_pid(b)))
     });
     order
+}
+
+/// One row to be: its processes (owner indexes), their accounts added up, and for a
+/// row of several processes (`--by`) what they share.
+struct Row<'a> {
+    owners: Vec<u32>,
+    account: Cow<'a, ProcessAccount>,
+    shared: Option<(ProcessInfo, Group)>,
+}
+
+/// The ranked processes as rows: one each (`--by process`), or added up by what
+/// `by` names, then ranked again by `sort` (ties: total bytes, then the key).
+fn grouped(order: Vec<(u32, &ProcessAccount)>, by: By, sort: SortKey) -> Vec<Row<'_>> {
+    let Some(group_by) = by.group_by() else {
+        return order
+            .into_iter()
+            .map(|(owner, p)| Row {
+                owners: vec![owner],
+                account: Cow::Borrowed(p),
+                shared: None,
+            })
+            .collect();
+    };
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (owner, p) in order {
+        let info = match &p.holder {
+            Holder::Process(info) => Cow::Borrowed(&**info),
+            Holder::Folded(folded) => Cow::Owned(group_details(folded)),
+        };
+        let key = match group_by {
+            GroupBy::Comm => info.name.clone(),
+            GroupBy::User => info.user.clone(),
+            GroupBy::Cgroup => info.cgroup.clone(),
+            GroupBy::Container => info.container_id.clone().unwrap_or_default(),
+            GroupBy::Name | GroupBy::Other => unreachable!("not a --by"),
+        };
+        match index.get(&key) {
+            Some(&i) => {
+                let row = &mut rows[i];
+                row.owners.push(owner);
+                row.account.to_mut().merge(p);
+                if let Some((shared, _)) = &mut row.shared {
+                    keep_shared(shared, &info);
+                }
+            }
+            None => {
+                index.insert(key.clone(), rows.len());
+                rows.push(Row {
+                    owners: vec![owner],
+                    account: Cow::Owned(p.clone()),
+                    shared: Some((info.into_owned(), Group { by: group_by, key })),
+                });
+            }
+        }
+    }
+    let key = |r: &Row<'_>| r.shared.as_ref().map(|(_, g)| g.key.clone());
+    rows.sort_by(|a, b| {
+        sort_value(&b.account, sort)
+            .cmp(&sort_value(&a.account, sort))
+            .then(
+                b.account
+                    .traffic
+                    .total()
+                    .bytes
+                    .cmp(&a.account.traffic.total().bytes),
+            )
+            .then_with(|| key(a).cmp(&key(b)))
+    });
+    rows
+}
+
+/// Clears what `other` does not share with the processes in `shared` so far.
+fn keep_shared(shared: &mut ProcessInfo, other: &ProcessInfo) {
+    fn keep<T: PartialEq + Default>(mine: &mut T, theirs: &T) {
+        if mine != theirs {
+            *mine = T::default();
+        }
+    }
+    keep(&mut shared.ppid, &other.ppid);
+    keep(&mut shared.name, &other.name);
+    keep(&mut shared.cmdline, &other.cmdline);
+    keep(&mut shared.exe, &other.exe);
+    keep(&mut shared.uid, &other.uid);
+    keep(&mut shared.user, &other.user);
+    keep(&mut shared.cgroup, &other.cgroup);
+    keep(&mut shared.container_id, &other.container_id);
+}
+
+impl ProcessRow {
+    /// This row as one of several processes added up (pid 0, as for the rows past the
+    /// ledger's bound): what they all share, and empty where they differ.
+    fn shared_by(&mut self, info: &ProcessInfo, group: Group) {
+        self.pid = 0;
+        self.start_time_ticks = 0;
+        self.ppid = info.ppid;
+        self.name = info.name.clone();
+        self.cmdline = info.cmdline.clone();
+        self.exe = info.exe.clone();
+        self.user = info.user.clone();
+        self.uid = info.uid;
+        self.cgroup = info.cgroup.clone();
+        self.container_id = info.container_id.clone();
+        self.group = Some(group);
+    }
 }
 
 /// The ranked processes `select` selects, and the others' traffic added up.
@@ -680,23 +849,28 @@ fn sort_value(p: &ProcessAccount, key: SortKey) -> u64 {
         SortKey::Total => p.traffic.total().bytes,
         SortKey::In => p.traffic.inbound.bytes,
         SortKey::Out => p.traffic.outbound.bytes,
+        SortKey::Packets => p.traffic.total().packets,
     }
 }
 
 /// Peers shown per process, busiest first.
 pub const TOP_PEERS: usize = 5;
 
-/// Each process's busiest remote ends, by owner index: its flows grouped by protocol
-/// and remote address:port (a client's many connections to one server are one peer).
-fn peers_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<PeerRow>> {
-    let mut grouped: HashMap<(u32, Proto, Peer), DirCounters> = HashMap::new();
+/// Each shown row's busiest remote ends, by row (`row_of` maps owner indexes to the
+/// rows shown): its flows grouped by protocol and remote address:port (a client's
+/// many connections to one server are one peer).
+fn peers_by_row(ledger: &Ledger, row_of: &HashMap<u32, usize>) -> HashMap<usize, Vec<PeerRow>> {
+    let mut grouped: HashMap<(usize, Proto, Peer), DirCounters> = HashMap::new();
     for f in ledger.flows() {
+        let Some(&row) = row_of.get(&f.owner) else {
+            continue;
+        };
         grouped
-            .entry((f.owner, f.proto, f.peer))
+            .entry((row, f.proto, f.peer))
             .or_default()
             .merge(f.traffic);
     }
-    let mut out: HashMap<u32, Vec<PeerRow>> = HashMap::new();
+    let mut out: HashMap<usize, Vec<PeerRow>> = HashMap::new();
     for ((owner, proto, peer), t) in grouped {
         out.entry(owner).or_default().push(PeerRow {
             proto,
@@ -721,11 +895,16 @@ fn peers_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<PeerRow>> {
     out
 }
 
-/// Each process's flows that moved anything, by owner index.
-fn flows_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<&FlowAccount>> {
-    let mut out: HashMap<u32, Vec<&FlowAccount>> = HashMap::new();
+/// Each shown row's flows that moved anything, by row (see [`peers_by_row`]).
+fn flows_by_row<'a>(
+    ledger: &'a Ledger,
+    row_of: &HashMap<u32, usize>,
+) -> HashMap<usize, Vec<&'a FlowAccount>> {
+    let mut out: HashMap<usize, Vec<&FlowAccount>> = HashMap::new();
     for f in ledger.flows().iter().filter(|f| f.seen.is_some()) {
-        out.entry(f.owner).or_default().push(f);
+        if let Some(&row) = row_of.get(&f.owner) {
+            out.entry(row).or_default().push(f);
+        }
     }
     out
 }
@@ -979,6 +1158,7 @@ mod tests {
                 top,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         )
         .processes
@@ -1012,6 +1192,7 @@ mod tests {
                 top: 2,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(
@@ -1036,6 +1217,7 @@ mod tests {
                 top: 0,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         let p = &r.processes[0];
@@ -1152,6 +1334,7 @@ mod tests {
                 top: 0,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         let p = &r.processes[0];
@@ -1199,6 +1382,7 @@ mod tests {
                     top: 0,
                     flows,
                     select: Selection::default(),
+                    by: By::Process,
                 },
             )
         };
@@ -1254,6 +1438,7 @@ mod tests {
                 top: 0,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(r.processes[0].flows[0].open, Some(false));
@@ -1328,6 +1513,7 @@ mod tests {
                     comms: vec!["p1".into(), "p3".into()],
                     ..Default::default()
                 },
+                by: By::Process,
             },
         );
         assert_eq!(
@@ -1349,6 +1535,101 @@ mod tests {
     }
 
     #[test]
+    fn by_comm_adds_up_processes_of_one_name_in_one_row() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        for (pid, name, bytes, remote) in [
+            (1, "curl", 100, "10.0.0.9:443"),
+            (2, "curl", 300, "10.0.0.9:443"),
+            (3, "sshd", 250, "10.0.0.8:22"),
+            (4, "curl", 50, "10.0.0.7:80"),
+        ] {
+            let info = Arc::new(ProcessInfo {
+                cmdline: format!("{name} {pid}"),
+                ..ProcessInfo::sample(pid, 1, name)
+            });
+            let owner = ledger.owner(&info);
+            let key = FlowKey::new(
+                crate::model::Proto::Tcp,
+                format!("10.0.0.1:{}", 4000 + pid).parse().unwrap(),
+                remote.parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            ledger.add(flow, Direction::In, Counter::one(bytes), start);
+        }
+        let f = Finished {
+            ledger,
+            ..finished(&[])
+        };
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                by: By::Comm,
+                ..Ranking::default()
+            },
+        );
+        let rows: Vec<(&str, u32, u64, u32)> = r
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p.pid, p.bytes_in, p.processes))
+            .collect();
+        assert_eq!(rows, [("curl", 0, 450, 3), ("sshd", 0, 250, 1)]);
+        let curl = &r.processes[0];
+        assert_eq!(
+            curl.group,
+            Some(Group {
+                by: GroupBy::Comm,
+                key: "curl".into()
+            })
+        );
+        assert_eq!(curl.cmdline, "", "the command lines differ");
+        assert_eq!(curl.user, "root", "all share the user");
+        assert_eq!((curl.connections, curl.flows.len()), (3, 3));
+        assert_eq!(curl.peers[0].remote, "10.0.0.9:443");
+        assert_eq!(curl.peers[0].bytes_in, 400);
+        assert_eq!(curl.series.seconds().collect::<Vec<_>>(), [[450, 0]]);
+        assert_eq!(r.summary.processes_seen, 4);
+        let by_user = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                by: By::User,
+                top: 1,
+                ..Ranking::default()
+            },
+        );
+        assert_eq!(by_user.processes.len(), 1);
+        assert_eq!(by_user.processes[0].processes, 4);
+        assert_eq!(by_user.processes[0].bytes_in, 700);
+        assert_eq!(by_user.other_processes.count, 0);
+    }
+
+    #[test]
+    fn sort_packets_ranks_by_packets_in_and_out() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        for (pid, packets, size) in [(1, 2, 5_000), (2, 5, 100), (3, 3, 1_000)] {
+            let owner = ledger.owner(&Arc::new(ProcessInfo::sample(pid, 1, "p")));
+            let key = FlowKey::new(
+                crate::model::Proto::Udp,
+                format!("10.0.0.1:{}", 4000 + pid).parse().unwrap(),
+                "10.0.0.9:53".parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            for _ in 0..packets {
+                ledger.add(flow, Direction::Out, Counter::one(size), start);
+            }
+        }
+        let f = Finished {
+            ledger,
+            ..finished(&[])
+        };
+        assert_eq!(ranked(&f, SortKey::Packets, 0), [2, 3, 1]);
+        assert_eq!(ranked(&f, SortKey::Total, 0), [1, 3, 2]);
+    }
+
+    #[test]
     fn every_reason_is_a_key_even_when_zero() {
         let f = finished(&[]);
         let r = Report::build(
@@ -1359,6 +1640,7 @@ mod tests {
                 top: 0,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(r.unattributed.len(), Unattributed::ALL.len());
@@ -1399,7 +1681,15 @@ mod tests {
                 "socket_log"
             ]
         );
-        for by in [GroupBy::Name, GroupBy::Other] {
+        assert_eq!(serde_json::to_value(SortKey::Packets).unwrap(), "packets");
+        for by in [
+            GroupBy::Name,
+            GroupBy::Other,
+            GroupBy::Comm,
+            GroupBy::User,
+            GroupBy::Cgroup,
+            GroupBy::Container,
+        ] {
             assert_eq!(serde_json::to_value(by).unwrap(), by.name());
         }
     }
@@ -1439,6 +1729,7 @@ mod tests {
                 top: 0,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         let peers: Vec<(u32, &str, Vec<&str>)> = r
@@ -1492,6 +1783,7 @@ mod tests {
                 top: 0,
                 flows: 0,
                 select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(r.processes[0].peers[0].remote, "10.0.0.9:0");

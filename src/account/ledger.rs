@@ -28,6 +28,23 @@ pub struct ProcessAccount {
 }
 
 impl ProcessAccount {
+    /// Adds `other` into this row (a row of several processes, `--by`): traffic,
+    /// seconds, connections and match kinds add up; the row has exited only when every
+    /// process has. The holder stays this row's.
+    pub fn merge(&mut self, other: &ProcessAccount) {
+        self.traffic.merge(other.traffic);
+        self.series.merge(&other.series);
+        self.connections += other.connections;
+        for q in &other.matched_by {
+            if !self.matched_by.contains(q) {
+                self.matched_by.push(*q);
+            }
+        }
+        self.matched_by.sort();
+        self.exited &= other.exited;
+        self.processes += other.processes;
+    }
+
     /// The process, for a row of one.
     pub fn process(&self) -> Option<&ProcessInfo> {
         match &self.holder {

@@ -57,9 +57,15 @@ pub struct SnapshotArgs {
     #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
     pub top: usize,
 
-    /// What to rank processes by.
+    /// What to rank processes by: bytes (total, in, out) or packets (in and out).
     #[arg(long, value_enum, default_value_t = SortArg::Total)]
     pub sort: SortArg,
+
+    /// What a row stands for: a process, or all processes sharing a name (a `curl`
+    /// loop), a user, a cgroup (a service) or a container, added up, with a
+    /// `processes` count.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = ByArg::Process)]
+    pub by: ByArg,
 
     /// List each process's connections under it in the table (as `ss -tp` does): the
     /// busiest N (default 50; 0 lists all), the rest added up in one line. JSON always
@@ -224,6 +230,16 @@ pub enum SortArg {
     Total,
     In,
     Out,
+    Packets,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ByArg {
+    Process,
+    Comm,
+    User,
+    Cgroup,
+    Container,
 }
 
 /// A capture duration: a human duration, or bare seconds as `timeout` and iftop take

@@ -5,8 +5,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{
-    Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, RowsArg, SnapshotArgs,
-    SortArg,
+    ByArg, Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, RowsArg,
+    SnapshotArgs, SortArg,
 };
 use crate::error::Error;
 use crate::os::cgroup::Limits;
@@ -14,7 +14,7 @@ use crate::os::interfaces;
 use crate::os::users;
 use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode, Sources};
 use crate::render::{self, CsvRows, Format};
-use crate::report::{Ranking, Selection, SortKey, DEFAULT_FLOWS};
+use crate::report::{By, Ranking, Selection, SortKey, DEFAULT_FLOWS};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -80,6 +80,14 @@ fn request(args: &SnapshotArgs) -> Result<SnapshotRequest, Error> {
                 SortArg::Total => SortKey::Total,
                 SortArg::In => SortKey::In,
                 SortArg::Out => SortKey::Out,
+                SortArg::Packets => SortKey::Packets,
+            },
+            by: match args.by {
+                ByArg::Process => By::Process,
+                ByArg::Comm => By::Comm,
+                ByArg::User => By::User,
+                ByArg::Cgroup => By::Cgroup,
+                ByArg::Container => By::Container,
             },
             top: args.top,
             flows: args.connections.unwrap_or(DEFAULT_FLOWS),

@@ -81,7 +81,7 @@ impl Default for SnapshotRequest {
                 sort: SortKey::Total,
                 top: 20,
                 flows: crate::report::DEFAULT_FLOWS,
-                select: crate::report::Selection::default(),
+                ..Default::default()
             },
             socket_log: SocketLogMode::Auto,
             report_file: None,

@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthChar;
 use super::escape::for_terminal;
 use super::{human_bytes, Width};
 use crate::model::Counter;
-use crate::report::{FlowRow, ProcessRow, Report, SocketLogState, SocketLogStatus};
+use crate::report::{FlowRow, GroupBy, ProcessRow, Report, SocketLogState, SocketLogStatus};
 
 /// The USER column's width, and on a terminal the widest name it shows: a wider name
 /// shows as its uid (as `ps` does), never cut to look like another user.
@@ -350,7 +350,16 @@ fn user_cell(p: &ProcessRow, width: Width) -> Cow<'_, str> {
 /// What the COMMAND column shows: the command, escaped and cut to `max` columns,
 /// marked when the process has exited (the mark survives the cut).
 fn row_command(p: &ProcessRow, max: Option<usize>) -> String {
-    let cmd = command(&p.name, &p.cmdline);
+    let cmd = match &p.group {
+        // `--by`: what the row's processes share, in place of one command line.
+        Some(g) if !matches!(g.by, GroupBy::Name | GroupBy::Other) => format!(
+            "({} processes, {} {})",
+            p.processes,
+            g.by.name(),
+            if g.key.is_empty() { "none" } else { &g.key }
+        ),
+        _ => command(&p.name, &p.cmdline),
+    };
     let cmd = for_terminal(&cmd);
     const EXITED: &str = " (exited)";
     match (p.exited, max) {
@@ -511,6 +520,23 @@ mod tests {
             shown.contains(
                 "filtered out              4 packets     3.0KiB (2 processes not selected)"
             ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_row_added_up_by_user_says_so_in_place_of_a_command() {
+        let mut report = sample_report();
+        let p = &mut report.processes[0];
+        p.pid = 0;
+        p.processes = 3;
+        p.group = Some(crate::report::Group {
+            by: GroupBy::User,
+            key: "alice".into(),
+        });
+        let shown = text(&report, Width::Unlimited);
+        assert!(
+            row(&shown, 0).ends_with("(3 processes, user alice)"),
             "{shown}"
         );
     }
