@@ -703,11 +703,11 @@ fn grouped(order: Vec<(u32, &ProcessAccount)>, by: By, sort: SortKey) -> Vec<Row
             Holder::Folded(folded) => Cow::Owned(group_details(folded)),
         };
         let key = match group_by {
-            GroupBy::Comm => info.name.clone(),
+            GroupBy::Comm | GroupBy::Name => info.name.clone(),
             GroupBy::User => info.user.clone(),
             GroupBy::Cgroup => info.cgroup.clone(),
             GroupBy::Container => info.container_id.clone().unwrap_or_default(),
-            GroupBy::Name | GroupBy::Other => unreachable!("not a --by"),
+            GroupBy::Other => String::new(),
         };
         match index.get(&key) {
             Some(&i) => {
