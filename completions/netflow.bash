@@ -129,7 +129,7 @@ _netflow() {
             return 0
             ;;
         netflow__subcmd__snapshot)
-            opts="-d -i -f -n -o -w -q -h -V --duration --interface --filter --top --sort --format --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
+            opts="-d -i -f -n -c -o -w -q -h -V --duration --interface --filter --top --sort --by --connections --pid --user --comm --cgroup --container --format --rows --no-header --output --write --write-limit --rescan-interval --cpu-limit --mem-limit --quiet --ebpf --buffer-size --queue-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,11 +168,47 @@ _netflow() {
                     return 0
                     ;;
                 --sort)
-                    COMPREPLY=($(compgen -W "total in out" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "total in out packets" -- "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -W "process comm user cgroup container" -- "${cur}"))
+                    return 0
+                    ;;
+                --connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "table json csv prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --rows)
+                    COMPREPLY=($(compgen -W "processes flows" -- "${cur}"))
                     return 0
                     ;;
                 --output)

@@ -33,13 +33,27 @@ complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s d -l durati
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s i -l interface -x -a "any (__fish_print_interfaces)" -d 'Interface to capture on (repeatable); `any` captures on all at once. Default: every interface that is up and has an address, loopback included, except bridge ports and bond members (their master shows the same packets)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s f -l filter -d 'A tcpdump-style capture filter, e.g. \'tcp port 443\' (compiled by libpcap)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s n -l top -d 'How many processes to show; 0 shows all' -r
-complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by' -r -f -a "total\t''
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l sort -d 'What to rank processes by: bytes (total, in, out) or packets (in and out)' -r -f -a "total\t''
 in\t''
-out\t''"
+out\t''
+packets\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l by -d 'What a row stands for: a process, or all processes sharing a name (a `curl` loop), a user, a cgroup (a service) or a container, added up, with a `processes` count' -r -f -a "process\t''
+comm\t''
+user\t''
+cgroup\t''
+container\t''"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s c -l connections -d 'List each process\'s connections under it in the table (as `ss -tp` does): the busiest N (default 50; 0 lists all), the rest added up in one line. JSON always carries them, and CSV with `--rows flows`; N applies there too' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l pid -d 'Rows only for this process (host pid; repeatable). The traffic of processes not selected is one `filtered out` total, so the summary still adds up. Selections of one kind add up (any of them); of different kinds, each must hold' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l user -d 'Rows only for processes of this user (a name or a uid; repeatable)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l comm -d 'Rows only for processes with this name (the kernel\'s `comm`, as the report shows it; repeatable)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l cgroup -d 'Rows only for processes in this cgroup or below it, as the report shows the path (e.g. /system.slice/nginx.service; repeatable)' -r
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l container -d 'Rows only for processes in this container: its id or an id prefix, as `docker ps` shows it (repeatable)' -r
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l format -d 'Report format: table (for people), json, csv or prometheus (node_exporter\'s textfile collector). Default: from the -o file\'s extension (.json, .csv, .prom, .txt), else table' -r -f -a "table\t''
 json\t''
 csv\t''
 prometheus\t'Prometheus text format, for node_exporter\'s textfile collector'"
+complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l rows -d 'What a CSV row stands for: a process, or one of its connections (its process\'s columns repeated, then the connection\'s; see `--connections`)' -r -f -a "processes\t''
+flows\t''"
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s o -l output -d 'Write the report to FILE instead of standard output: a new file renamed over FILE when complete (readers never see half a report), or straight into a character device or FIFO. Symbolic links and other files are refused' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -s w -l write -d 'Also save every captured packet, full length, to a new pcap file (mode 0600), named only when complete. An existing FILE is replaced only if it is your own regular file with one link. A name ending in .pcapng writes pcapng with a comment per packet naming its process' -r -F
 complete -c netflow -n "__fish_netflow_using_subcommand snapshot" -l write-limit -d 'Stop writing packets to the -w file once it reaches SIZE (e.g. 500M, 2G; a bare number is MiB); capture and the report go on, and a warning says what was left out' -r

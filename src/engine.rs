@@ -599,6 +599,7 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                ..Default::default()
             },
         )
     }

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::account::{Folded, Holder, Ledger, Peer, ProcessAccount, Series, MAX_LEDGER_PROCESSES};
+use crate::account::{
+    FlowAccount, Folded, Holder, Ledger, Peer, ProcessAccount, Series, MAX_LEDGER_PROCESSES,
+};
 use crate::engine::Finished;
 use crate::model::{
     Counter, DirCounters, Direction, LinkCounters, MatchQuality, ProcessInfo, ProcessKey, Proto,
@@ -59,7 +61,11 @@ pub struct Summary {
     /// Packets with a local socket at both ends (loopback): charged to the sender as
     /// `out` and to the receiver as `in`, so they count twice below.
     pub both_ends_local: Counter,
+    /// Traffic of the processes selected (every process unless narrowed).
     pub attributed: DirCounters,
+    /// Attributed traffic of the processes `--pid`, `--user`, `--comm`, `--cgroup` or
+    /// `--container` left out: never silently gone.
+    pub filtered_out: FilteredOut,
     pub unattributed: Counter,
     pub dropped: Dropped,
     pub processes_seen: usize,
@@ -217,6 +223,16 @@ impl InterfaceStats {
     }
 }
 
+/// The traffic of processes the selection left out, and how many they were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FilteredOut {
+    #[serde(rename = "in")]
+    pub inbound: Counter,
+    #[serde(rename = "out")]
+    pub outbound: Counter,
+    pub processes: usize,
+}
+
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Dropped {
     /// Packets netflow received but could not queue (its consumer fell behind).
@@ -256,6 +272,9 @@ pub struct ProcessRow {
     pub exited: bool,
     /// Its busiest remote ends (at most [`TOP_PEERS`]), busiest first.
     pub peers: Vec<PeerRow>,
+    /// Its connections, busiest first: at most [`Ranking::flows`], then one entry
+    /// adding up the rest (with their `count`).
+    pub flows: Vec<FlowRow>,
     /// Bytes per second of the capture, `[in, out]`, from its first second.
     pub series: SeriesRow,
     /// Processes in this row: 1, or (with pid 0) how many processes past netflow's
@@ -280,6 +299,38 @@ pub enum GroupBy {
     Name,
     /// Those past 1,024 such names too; `key` is empty.
     Other,
+    /// `--by comm`: `key` is the process name.
+    Comm,
+    /// `--by user`: `key` is the user name (or uid when it has none).
+    User,
+    /// `--by cgroup`: `key` is the cgroup path.
+    Cgroup,
+    /// `--by container`: `key` is the container id (empty: not in a container).
+    Container,
+}
+
+/// What `--by` adds rows up by; `Process` keeps a row per process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum By {
+    #[default]
+    Process,
+    Comm,
+    User,
+    Cgroup,
+    Container,
+}
+
+impl By {
+    /// How a row of this grouping says what its processes share; `None`: a row each.
+    fn group_by(self) -> Option<GroupBy> {
+        match self {
+            By::Process => None,
+            By::Comm => Some(GroupBy::Comm),
+            By::User => Some(GroupBy::User),
+            By::Cgroup => Some(GroupBy::Cgroup),
+            By::Container => Some(GroupBy::Container),
+        }
+    }
 }
 
 impl GroupBy {
@@ -288,6 +339,10 @@ impl GroupBy {
         match self {
             GroupBy::Name => "name",
             GroupBy::Other => "other",
+            GroupBy::Comm => "comm",
+            GroupBy::User => "user",
+            GroupBy::Cgroup => "cgroup",
+            GroupBy::Container => "container",
         }
     }
 }
@@ -356,6 +411,33 @@ pub struct PeerRow {
     pub packets_out: u64,
 }
 
+/// One connection of a process (a 4-tuple), or, with `rest`, the process's
+/// connections past [`Ranking::flows`] added up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlowRow {
+    /// `None` only for the added-up entry when it holds both protocols.
+    pub proto: Option<Proto>,
+    /// `None` for the added-up entry.
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// The first and the last packet, Unix milliseconds.
+    pub first_unix_ms: u64,
+    pub last_unix_ms: u64,
+    /// How it was matched to the process (every kind, for the added-up entry).
+    pub matched_by: Vec<MatchQuality>,
+    /// Still open at the end of the capture: `false` when its process had exited by
+    /// then, `None` when not known (netflow reads no socket state at the end).
+    pub open: Option<bool>,
+    /// Connections in this entry: 1, or more for the added-up rest.
+    pub count: u64,
+    /// This entry adds up the process's connections past `--connections`.
+    pub rest: bool,
+}
+
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct OtherProcesses {
     pub count: usize,
@@ -372,6 +454,8 @@ pub enum SortKey {
     Total,
     In,
     Out,
+    /// Packets, in and out.
+    Packets,
 }
 
 /// Facts about the capture that only the pipeline knows.
@@ -392,35 +476,129 @@ pub struct CaptureFacts {
     pub warnings: Vec<String>,
 }
 
-/// How the processes are ranked and cut.
-#[derive(Clone, Copy, Debug)]
+/// How the processes are selected, ranked and cut.
+#[derive(Clone, Debug)]
 pub struct Ranking {
     pub sort: SortKey,
     /// 0 means every process.
     pub top: usize,
+    /// Connections listed per process, busiest first; the rest are added up in one
+    /// entry. 0 means every connection.
+    pub flows: usize,
+    /// Which processes get rows; the others are added up in `filtered_out`.
+    pub select: Selection,
+    /// What a row stands for: a process, or processes sharing a name, user, cgroup
+    /// or container.
+    pub by: By,
 }
+
+impl Default for Ranking {
+    /// Every process, a row each, by total bytes, with every connection.
+    fn default() -> Ranking {
+        Ranking {
+            sort: SortKey::Total,
+            top: 0,
+            flows: 0,
+            select: Selection::default(),
+            by: By::Process,
+        }
+    }
+}
+
+/// Which processes get rows (`--pid`, `--user`, `--comm`, `--cgroup`,
+/// `--container`): any value of a criterion, and every criterion given. Empty
+/// criteria select every process.
+///
+/// A row of processes added up past the ledger's bound has a name and nothing else:
+/// only `--comm` can select it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Host pids.
+    pub pids: Vec<u32>,
+    pub uids: Vec<u32>,
+    /// Exact process names (the kernel's `comm`, as the report shows it).
+    pub comms: Vec<String>,
+    /// Cgroup path prefixes, whole components (`/system.slice` selects
+    /// `/system.slice/nginx.service`, not `/system.slice2`).
+    pub cgroups: Vec<String>,
+    /// Container id prefixes (lower-case hex, as `docker ps` shortens them).
+    pub containers: Vec<String>,
+}
+
+impl Selection {
+    /// Every process.
+    pub fn everything(&self) -> bool {
+        *self == Selection::default()
+    }
+
+    /// Whether the process `info` describes gets a row.
+    pub fn selects(&self, info: &ProcessInfo) -> bool {
+        fn any<T>(wanted: &[T], hit: impl Fn(&T) -> bool) -> bool {
+            wanted.is_empty() || wanted.iter().any(hit)
+        }
+        any(&self.pids, |&pid| pid != 0 && pid == info.key.pid)
+            && any(&self.uids, |&uid| Some(uid) == info.uid)
+            && any(&self.comms, |name| *name == info.name)
+            && any(&self.cgroups, |prefix| under_cgroup(&info.cgroup, prefix))
+            && any(&self.containers, |id| {
+                info.container_id
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with(id.as_str()))
+            })
+    }
+}
+
+/// `path` is `prefix` or lies below it.
+fn under_cgroup(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.is_empty(),
+        None => false,
+    }
+}
+
+/// Connections listed per process unless asked otherwise (`--connections`).
+pub const DEFAULT_FLOWS: usize = 50;
 
 impl Report {
     pub fn build(finished: &Finished, facts: CaptureFacts, ranking: Ranking) -> Report {
         let ledger = &finished.ledger;
-        let order = ranked(ledger, ranking.sort);
+        let (order, filtered_out) = selected(ranked(ledger, ranking.sort), &ranking.select);
+        let mut attributed = ledger.attributed();
+        attributed.inbound.bytes -= filtered_out.inbound.bytes;
+        attributed.inbound.packets -= filtered_out.inbound.packets;
+        attributed.outbound.bytes -= filtered_out.outbound.bytes;
+        attributed.outbound.packets -= filtered_out.outbound.packets;
+        let processes_seen = order.len();
+        let rows = grouped(order, ranking.by, ranking.sort);
         let shown = if ranking.top == 0 {
-            order.len()
+            rows.len()
         } else {
-            ranking.top.min(order.len())
+            ranking.top.min(rows.len())
         };
         let secs = facts.duration_secs.max(0.001);
-        let peers = peers_by_owner(ledger);
-        let processes = order[..shown]
+        let row_of: HashMap<u32, usize> = rows[..shown]
             .iter()
             .enumerate()
-            .map(|(i, (owner, p))| {
-                let mut row = process_row(i + 1, p, secs);
-                row.peers = peers.get(owner).cloned().unwrap_or_default();
+            .flat_map(|(i, r)| r.owners.iter().map(move |&owner| (owner, i)))
+            .collect();
+        let mut peers = peers_by_row(ledger, &row_of);
+        let mut flows = flows_by_row(ledger, &row_of);
+        let processes = rows[..shown]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut row = process_row(i + 1, &r.account, secs);
+                if let Some((info, group)) = &r.shared {
+                    row.shared_by(info, group.clone());
+                }
+                row.peers = peers.remove(&i).unwrap_or_default();
+                let own = flows.remove(&i).unwrap_or_default();
+                row.flows = flow_rows(&r.account, own, ranking.flows);
                 row
             })
             .collect();
-        let other = OtherProcesses::of(order[shown..].iter().map(|&(_, p)| p));
+        let other = OtherProcesses::of(rows[shown..].iter().map(|r| &*r.account));
         let mut warnings = facts.warnings;
         warnings.extend(scan_warnings(finished));
         Report {
@@ -439,10 +617,11 @@ impl Report {
                 sort: ranking.sort,
                 captured: facts.captured,
                 both_ends_local: finished.both_ends,
-                attributed: ledger.attributed(),
+                attributed,
+                filtered_out,
                 unattributed: ledger.unattributed_total(),
                 dropped: facts.dropped,
-                processes_seen: order.len(),
+                processes_seen,
                 flows_seen: finished.flows.count,
                 flows_seen_estimated: finished.flows.estimated,
                 socket_scans: finished.scans,
@@ -460,14 +639,17 @@ impl Report {
         }
     }
 
-    /// The totals equation: every captured packet (loopback ones twice) is attributed,
-    /// unattributed for a reason, or dropped from the queue. Holds for packets and bytes.
+    /// The totals equation: every captured packet (loopback ones twice) is attributed
+    /// (to a selected process, or filtered out), unattributed for a reason, or dropped
+    /// from the queue. Holds for packets and bytes.
     pub fn totals_add_up(&self) -> bool {
         let s = &self.summary;
         let lhs = |f: fn(&Counter) -> u64| f(&s.captured) + f(&s.both_ends_local);
         let rhs = |f: fn(&Counter) -> u64| {
             f(&s.attributed.inbound)
                 + f(&s.attributed.outbound)
+                + f(&s.filtered_out.inbound)
+                + f(&s.filtered_out.outbound)
                 + f(&s.unattributed)
                 + f(&s.dropped.queue)
         };
@@ -490,6 +672,138 @@ fn ranked(ledger: &Ledger, sort: SortKey) -> Vec<(u32, &ProcessAccount)> {
             .then(shown_pid(a).cmp(&shown_pid(b)))
     });
     order
+}
+
+/// One row to be: its processes (owner indexes), their accounts added up, and for a
+/// row of several processes (`--by`) what they share.
+struct Row<'a> {
+    owners: Vec<u32>,
+    account: Cow<'a, ProcessAccount>,
+    shared: Option<(ProcessInfo, Group)>,
+}
+
+/// The ranked processes as rows: one each (`--by process`), or added up by what
+/// `by` names, then ranked again by `sort` (ties: total bytes, then the key).
+fn grouped(order: Vec<(u32, &ProcessAccount)>, by: By, sort: SortKey) -> Vec<Row<'_>> {
+    let Some(group_by) = by.group_by() else {
+        return order
+            .into_iter()
+            .map(|(owner, p)| Row {
+                owners: vec![owner],
+                account: Cow::Borrowed(p),
+                shared: None,
+            })
+            .collect();
+    };
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (owner, p) in order {
+        let info = match &p.holder {
+            Holder::Process(info) => Cow::Borrowed(&**info),
+            Holder::Folded(folded) => Cow::Owned(group_details(folded)),
+        };
+        let key = match group_by {
+            GroupBy::Comm | GroupBy::Name => info.name.clone(),
+            GroupBy::User => info.user.clone(),
+            GroupBy::Cgroup => info.cgroup.clone(),
+            GroupBy::Container => info.container_id.clone().unwrap_or_default(),
+            GroupBy::Other => String::new(),
+        };
+        match index.get(&key) {
+            Some(&i) => {
+                let row = &mut rows[i];
+                row.owners.push(owner);
+                row.account.to_mut().merge(p);
+                if let Some((shared, _)) = &mut row.shared {
+                    keep_shared(shared, &info);
+                }
+            }
+            None => {
+                index.insert(key.clone(), rows.len());
+                rows.push(Row {
+                    owners: vec![owner],
+                    account: Cow::Owned(p.clone()),
+                    shared: Some((info.into_owned(), Group { by: group_by, key })),
+                });
+            }
+        }
+    }
+    let key = |r: &Row<'_>| r.shared.as_ref().map(|(_, g)| g.key.clone());
+    rows.sort_by(|a, b| {
+        sort_value(&b.account, sort)
+            .cmp(&sort_value(&a.account, sort))
+            .then(
+                b.account
+                    .traffic
+                    .total()
+                    .bytes
+                    .cmp(&a.account.traffic.total().bytes),
+            )
+            .then_with(|| key(a).cmp(&key(b)))
+    });
+    rows
+}
+
+/// Clears what `other` does not share with the processes in `shared` so far.
+fn keep_shared(shared: &mut ProcessInfo, other: &ProcessInfo) {
+    fn keep<T: PartialEq + Default>(mine: &mut T, theirs: &T) {
+        if mine != theirs {
+            *mine = T::default();
+        }
+    }
+    keep(&mut shared.ppid, &other.ppid);
+    keep(&mut shared.name, &other.name);
+    keep(&mut shared.cmdline, &other.cmdline);
+    keep(&mut shared.exe, &other.exe);
+    keep(&mut shared.uid, &other.uid);
+    keep(&mut shared.user, &other.user);
+    keep(&mut shared.cgroup, &other.cgroup);
+    keep(&mut shared.container_id, &other.container_id);
+}
+
+impl ProcessRow {
+    /// This row as one of several processes added up (pid 0, as for the rows past the
+    /// ledger's bound): what they all share, and empty where they differ.
+    fn shared_by(&mut self, info: &ProcessInfo, group: Group) {
+        self.pid = 0;
+        self.start_time_ticks = 0;
+        self.ppid = info.ppid;
+        self.name = info.name.clone();
+        self.cmdline = info.cmdline.clone();
+        self.exe = info.exe.clone();
+        self.user = info.user.clone();
+        self.uid = info.uid;
+        self.cgroup = info.cgroup.clone();
+        self.container_id = info.container_id.clone();
+        self.group = Some(group);
+    }
+}
+
+/// The ranked processes `select` selects, and the others' traffic added up.
+fn selected<'a>(
+    order: Vec<(u32, &'a ProcessAccount)>,
+    select: &Selection,
+) -> (Vec<(u32, &'a ProcessAccount)>, FilteredOut) {
+    if select.everything() {
+        return (order, FilteredOut::default());
+    }
+    let mut out = FilteredOut::default();
+    let kept = order
+        .into_iter()
+        .filter(|(_, p)| {
+            let keep = match &p.holder {
+                Holder::Process(info) => select.selects(info),
+                Holder::Folded(folded) => select.selects(&group_details(folded)),
+            };
+            if !keep {
+                out.inbound.merge(p.traffic.inbound);
+                out.outbound.merge(p.traffic.outbound);
+                out.processes += p.processes as usize;
+            }
+            keep
+        })
+        .collect();
+    (kept, out)
 }
 
 impl OtherProcesses {
@@ -535,23 +849,28 @@ fn sort_value(p: &ProcessAccount, key: SortKey) -> u64 {
         SortKey::Total => p.traffic.total().bytes,
         SortKey::In => p.traffic.inbound.bytes,
         SortKey::Out => p.traffic.outbound.bytes,
+        SortKey::Packets => p.traffic.total().packets,
     }
 }
 
 /// Peers shown per process, busiest first.
 pub const TOP_PEERS: usize = 5;
 
-/// Each process's busiest remote ends, by owner index: its flows grouped by protocol
-/// and remote address:port (a client's many connections to one server are one peer).
-fn peers_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<PeerRow>> {
-    let mut grouped: HashMap<(u32, Proto, Peer), DirCounters> = HashMap::new();
+/// Each shown row's busiest remote ends, by row (`row_of` maps owner indexes to the
+/// rows shown): its flows grouped by protocol and remote address:port (a client's
+/// many connections to one server are one peer).
+fn peers_by_row(ledger: &Ledger, row_of: &HashMap<u32, usize>) -> HashMap<usize, Vec<PeerRow>> {
+    let mut grouped: HashMap<(usize, Proto, Peer), DirCounters> = HashMap::new();
     for f in ledger.flows() {
+        let Some(&row) = row_of.get(&f.owner) else {
+            continue;
+        };
         grouped
-            .entry((f.owner, f.proto, f.peer))
+            .entry((row, f.proto, f.peer))
             .or_default()
             .merge(f.traffic);
     }
-    let mut out: HashMap<u32, Vec<PeerRow>> = HashMap::new();
+    let mut out: HashMap<usize, Vec<PeerRow>> = HashMap::new();
     for ((owner, proto, peer), t) in grouped {
         out.entry(owner).or_default().push(PeerRow {
             proto,
@@ -574,6 +893,125 @@ fn peers_by_owner(ledger: &Ledger) -> HashMap<u32, Vec<PeerRow>> {
         peers.truncate(TOP_PEERS);
     }
     out
+}
+
+/// Each shown row's flows that moved anything, by row (see [`peers_by_row`]).
+fn flows_by_row<'a>(
+    ledger: &'a Ledger,
+    row_of: &HashMap<u32, usize>,
+) -> HashMap<usize, Vec<&'a FlowAccount>> {
+    let mut out: HashMap<usize, Vec<&FlowAccount>> = HashMap::new();
+    for f in ledger.flows().iter().filter(|f| f.seen.is_some()) {
+        if let Some(&row) = row_of.get(&f.owner) {
+            out.entry(row).or_default().push(f);
+        }
+    }
+    out
+}
+
+/// A process's connections, busiest first (then earliest, then by ends): at most
+/// `limit` (0: all) of its own, then one entry adding up the rest, which also holds
+/// the connections the ledger kept no flow of their own for (past
+/// `MAX_LEDGER_FLOWS`), so the entries add up to the process's traffic and
+/// `connections`.
+fn flow_rows(p: &ProcessAccount, mut flows: Vec<&FlowAccount>, limit: usize) -> Vec<FlowRow> {
+    flows.sort_by(|a, b| {
+        b.traffic
+            .total()
+            .bytes
+            .cmp(&a.traffic.total().bytes)
+            .then(a.seen.cmp(&b.seen))
+            .then(a.local.cmp(&b.local))
+            .then(peer_order(a.peer).cmp(&peer_order(b.peer)))
+    });
+    let (mut own, mut rest) = (Vec::new(), Vec::new());
+    for f in flows {
+        if (limit == 0 || own.len() < limit) && f.local.is_some() {
+            own.push(f);
+        } else {
+            rest.push(f);
+        }
+    }
+    let open = match &p.holder {
+        Holder::Process(_) if p.exited => Some(false),
+        _ => None,
+    };
+    let mut rows: Vec<FlowRow> = own.iter().map(|f| flow_row(f, open)).collect();
+    let count = p.connections.saturating_sub(rows.len() as u64);
+    if count > 0 || !rest.is_empty() {
+        let mut sum = DirCounters::default();
+        let mut matched_by: Vec<MatchQuality> = Vec::new();
+        let mut protos: Vec<Proto> = Vec::new();
+        let mut seen: Option<(u64, u64)> = None;
+        for f in &rest {
+            sum.merge(f.traffic);
+            if !matched_by.contains(&f.quality) {
+                matched_by.push(f.quality);
+            }
+            if !protos.contains(&f.proto) {
+                protos.push(f.proto);
+            }
+            let (a, b) = unix_ms(f);
+            seen = Some(seen.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+        }
+        matched_by.sort();
+        let (first_unix_ms, last_unix_ms) = seen.unwrap_or_default();
+        rows.push(FlowRow {
+            proto: match protos[..] {
+                [one] => Some(one),
+                _ => None,
+            },
+            local: None,
+            remote: None,
+            bytes_in: sum.inbound.bytes,
+            bytes_out: sum.outbound.bytes,
+            packets_in: sum.inbound.packets,
+            packets_out: sum.outbound.packets,
+            first_unix_ms,
+            last_unix_ms,
+            matched_by,
+            open,
+            count: count.max(1),
+            rest: true,
+        });
+    }
+    rows
+}
+
+fn flow_row(f: &FlowAccount, open: Option<bool>) -> FlowRow {
+    let (first_unix_ms, last_unix_ms) = unix_ms(f);
+    FlowRow {
+        proto: Some(f.proto),
+        local: f.local.map(|a| a.to_string()),
+        remote: match f.peer {
+            Peer::Remote(addr) => Some(addr.to_string()),
+            Peer::Other => None,
+        },
+        bytes_in: f.traffic.inbound.bytes,
+        bytes_out: f.traffic.outbound.bytes,
+        packets_in: f.traffic.inbound.packets,
+        packets_out: f.traffic.outbound.packets,
+        first_unix_ms,
+        last_unix_ms,
+        matched_by: vec![f.quality],
+        open,
+        count: 1,
+        rest: false,
+    }
+}
+
+/// A flow's first and last packet in Unix milliseconds (packet times are Unix µs).
+fn unix_ms(f: &FlowAccount) -> (u64, u64) {
+    let (first, last) = f.seen.unwrap_or_default();
+    (first.micros() / 1_000, last.micros() / 1_000)
+}
+
+/// Remote ends in a stable order (the `Other` flow last).
+fn peer_order(peer: Peer) -> Option<std::net::SocketAddr> {
+    match peer {
+        Peer::Remote(addr) => Some(addr),
+        Peer::Other => None,
+    }
 }
 
 /// The pid a row shows: 0 for a row of processes added up.
@@ -636,6 +1074,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         container_id: info.container_id.clone(),
         exited: p.exited,
         peers: Vec::new(),
+        flows: Vec::new(),
         series: SeriesRow::from_series(&p.series),
         processes: p.processes,
         group,
@@ -711,11 +1150,21 @@ mod tests {
     }
 
     fn ranked(f: &Finished, sort: SortKey, top: usize) -> Vec<u32> {
-        Report::build(f, facts(), Ranking { sort, top })
-            .processes
-            .iter()
-            .map(|p| p.pid)
-            .collect()
+        Report::build(
+            f,
+            facts(),
+            Ranking {
+                sort,
+                top,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
+            },
+        )
+        .processes
+        .iter()
+        .map(|p| p.pid)
+        .collect()
     }
 
     #[test]
@@ -741,6 +1190,9 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 2,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(
@@ -763,6 +1215,9 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
             },
         );
         let p = &r.processes[0];
@@ -877,6 +1332,9 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
             },
         );
         let p = &r.processes[0];
@@ -891,6 +1349,287 @@ mod tests {
     }
 
     #[test]
+    fn flows_list_the_busiest_connections_and_add_up_the_rest() {
+        let start = Timestamp(1_795_939_200_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        let owner = ledger.owner(&Arc::new(ProcessInfo::sample(1, 1, "curl")));
+        for (port, bytes, ms) in [(4000, 300, 5), (4001, 100, 7), (4002, 200, 9)] {
+            let key = FlowKey::new(
+                crate::model::Proto::Tcp,
+                format!("10.0.0.1:{port}").parse().unwrap(),
+                "10.0.0.9:443".parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            let at = Timestamp(start.0 + ms * 1_000);
+            ledger.add(flow, Direction::Out, Counter::one(bytes), at);
+            ledger.add(
+                flow,
+                Direction::In,
+                Counter::one(40),
+                Timestamp(at.0 + 2_500),
+            );
+        }
+        let f = Finished {
+            ledger,
+            ..finished(&[])
+        };
+        let build = |flows| {
+            Report::build(
+                &f,
+                facts(),
+                Ranking {
+                    sort: SortKey::Total,
+                    top: 0,
+                    flows,
+                    select: Selection::default(),
+                    by: By::Process,
+                },
+            )
+        };
+        let all = build(0);
+        let rows = &all.processes[0].flows;
+        let ports: Vec<Option<&str>> = rows.iter().map(|r| r.local.as_deref()).collect();
+        assert_eq!(
+            ports,
+            [
+                Some("10.0.0.1:4000"),
+                Some("10.0.0.1:4002"),
+                Some("10.0.0.1:4001")
+            ]
+        );
+        assert_eq!(
+            (rows[0].first_unix_ms, rows[0].last_unix_ms),
+            (1_795_939_200_005, 1_795_939_200_007)
+        );
+        assert_eq!((rows[0].bytes_out, rows[0].bytes_in), (300, 40));
+        assert_eq!(rows[0].remote.as_deref(), Some("10.0.0.9:443"));
+        assert_eq!(
+            (rows[0].count, rows[0].rest, rows[0].open),
+            (1, false, None)
+        );
+
+        let cut = build(1);
+        let rows = &cut.processes[0].flows;
+        assert_eq!(rows.len(), 2);
+        let rest = &rows[1];
+        assert!(rest.rest);
+        assert_eq!((rest.count, rest.local.as_deref()), (2, None));
+        assert_eq!((rest.bytes_out, rest.packets_in), (300, 2));
+        assert_eq!(
+            (rest.first_unix_ms, rest.last_unix_ms),
+            (1_795_939_200_007, 1_795_939_200_011)
+        );
+        assert_eq!(rest.proto, Some(crate::model::Proto::Tcp));
+        let total: u64 = rows.iter().map(|r| r.bytes_in + r.bytes_out).sum();
+        let p = &cut.processes[0];
+        assert_eq!(total, p.bytes_in + p.bytes_out);
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), p.connections);
+    }
+
+    #[test]
+    fn connections_of_an_exited_process_are_closed() {
+        let mut f = finished(&[(1, 10, 10)]);
+        f.ledger.mark_exited(|_| true);
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
+            },
+        );
+        assert_eq!(r.processes[0].flows[0].open, Some(false));
+    }
+
+    #[test]
+    fn a_selection_ors_within_a_criterion_and_ands_across() {
+        let info = ProcessInfo {
+            uid: Some(33),
+            cgroup: "/system.slice/nginx.service".into(),
+            container_id: Some("0123abcd".repeat(8)),
+            ..ProcessInfo::sample(7, 1, "nginx")
+        };
+        let select = |s: Selection| s.selects(&info);
+        assert!(select(Selection::default()));
+        assert!(select(Selection {
+            pids: vec![3, 7],
+            ..Default::default()
+        }));
+        assert!(!select(Selection {
+            pids: vec![7],
+            comms: vec!["curl".into()],
+            ..Default::default()
+        }));
+        assert!(select(Selection {
+            pids: vec![7],
+            comms: vec!["curl".into(), "nginx".into()],
+            uids: vec![33],
+            ..Default::default()
+        }));
+        for (prefix, hit) in [
+            ("/system.slice", true),
+            ("/system.slice/", true),
+            ("/system.slice/nginx.service", true),
+            ("/", true),
+            ("/system.sl", false),
+            ("/user.slice", false),
+        ] {
+            let s = Selection {
+                cgroups: vec![prefix.into()],
+                ..Default::default()
+            };
+            assert_eq!(select(s), hit, "{prefix}");
+        }
+        assert!(select(Selection {
+            containers: vec!["0123ab".into()],
+            ..Default::default()
+        }));
+        assert!(!select(Selection {
+            containers: vec!["ff".into()],
+            ..Default::default()
+        }));
+    }
+
+    #[test]
+    fn processes_not_selected_are_filtered_out_and_the_totals_still_add_up() {
+        let mut f = finished(&[(1, 100, 900), (2, 800, 0), (3, 50, 50)]);
+        // Every packet of the ledger was captured once (none both ends local).
+        let mut facts = facts();
+        facts.captured = f.ledger.attributed().total();
+        f.ledger
+            .merge_unattributed(Unattributed::NoSocket, Counter::one(7));
+        facts.captured.merge(Counter::one(7));
+        let r = Report::build(
+            &f,
+            facts,
+            Ranking {
+                sort: SortKey::Total,
+                top: 0,
+                flows: 0,
+                select: Selection {
+                    comms: vec!["p1".into(), "p3".into()],
+                    ..Default::default()
+                },
+                by: By::Process,
+            },
+        );
+        assert_eq!(
+            r.processes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(
+            r.summary.filtered_out,
+            FilteredOut {
+                inbound: Counter::one(800),
+                outbound: Counter::default(),
+                processes: 1,
+            }
+        );
+        assert_eq!(r.summary.attributed.inbound.bytes, 150);
+        assert_eq!(r.summary.attributed.outbound.bytes, 950);
+        assert_eq!(r.summary.processes_seen, 2);
+        assert!(r.totals_add_up());
+    }
+
+    #[test]
+    fn by_comm_adds_up_processes_of_one_name_in_one_row() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        for (pid, name, bytes, remote) in [
+            (1, "curl", 100, "10.0.0.9:443"),
+            (2, "curl", 300, "10.0.0.9:443"),
+            (3, "sshd", 250, "10.0.0.8:22"),
+            (4, "curl", 50, "10.0.0.7:80"),
+        ] {
+            let info = Arc::new(ProcessInfo {
+                cmdline: format!("{name} {pid}"),
+                ..ProcessInfo::sample(pid, 1, name)
+            });
+            let owner = ledger.owner(&info);
+            let key = FlowKey::new(
+                crate::model::Proto::Tcp,
+                format!("10.0.0.1:{}", 4000 + pid).parse().unwrap(),
+                remote.parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            ledger.add(flow, Direction::In, Counter::one(bytes), start);
+        }
+        let f = Finished {
+            ledger,
+            ..finished(&[])
+        };
+        let r = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                by: By::Comm,
+                ..Ranking::default()
+            },
+        );
+        let rows: Vec<(&str, u32, u64, u32)> = r
+            .processes
+            .iter()
+            .map(|p| (p.name.as_str(), p.pid, p.bytes_in, p.processes))
+            .collect();
+        assert_eq!(rows, [("curl", 0, 450, 3), ("sshd", 0, 250, 1)]);
+        let curl = &r.processes[0];
+        assert_eq!(
+            curl.group,
+            Some(Group {
+                by: GroupBy::Comm,
+                key: "curl".into()
+            })
+        );
+        assert_eq!(curl.cmdline, "", "the command lines differ");
+        assert_eq!(curl.user, "root", "all share the user");
+        assert_eq!((curl.connections, curl.flows.len()), (3, 3));
+        assert_eq!(curl.peers[0].remote, "10.0.0.9:443");
+        assert_eq!(curl.peers[0].bytes_in, 400);
+        assert_eq!(curl.series.seconds().collect::<Vec<_>>(), [[450, 0]]);
+        assert_eq!(r.summary.processes_seen, 4);
+        let by_user = Report::build(
+            &f,
+            facts(),
+            Ranking {
+                by: By::User,
+                top: 1,
+                ..Ranking::default()
+            },
+        );
+        assert_eq!(by_user.processes.len(), 1);
+        assert_eq!(by_user.processes[0].processes, 4);
+        assert_eq!(by_user.processes[0].bytes_in, 700);
+        assert_eq!(by_user.other_processes.count, 0);
+    }
+
+    #[test]
+    fn sort_packets_ranks_by_packets_in_and_out() {
+        let start = Timestamp(10_000_000);
+        let mut ledger = Ledger::new(start, 10);
+        for (pid, packets, size) in [(1, 2, 5_000), (2, 5, 100), (3, 3, 1_000)] {
+            let owner = ledger.owner(&Arc::new(ProcessInfo::sample(pid, 1, "p")));
+            let key = FlowKey::new(
+                crate::model::Proto::Udp,
+                format!("10.0.0.1:{}", 4000 + pid).parse().unwrap(),
+                "10.0.0.9:53".parse().unwrap(),
+            );
+            let flow = ledger.open_flow(owner, MatchQuality::Exact, key);
+            for _ in 0..packets {
+                ledger.add(flow, Direction::Out, Counter::one(size), start);
+            }
+        }
+        let f = Finished {
+            ledger,
+            ..finished(&[])
+        };
+        assert_eq!(ranked(&f, SortKey::Packets, 0), [2, 3, 1]);
+        assert_eq!(ranked(&f, SortKey::Total, 0), [1, 3, 2]);
+    }
+
+    #[test]
     fn every_reason_is_a_key_even_when_zero() {
         let f = finished(&[]);
         let r = Report::build(
@@ -899,6 +1638,9 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(r.unattributed.len(), Unattributed::ALL.len());
@@ -939,7 +1681,15 @@ mod tests {
                 "socket_log"
             ]
         );
-        for by in [GroupBy::Name, GroupBy::Other] {
+        assert_eq!(serde_json::to_value(SortKey::Packets).unwrap(), "packets");
+        for by in [
+            GroupBy::Name,
+            GroupBy::Other,
+            GroupBy::Comm,
+            GroupBy::User,
+            GroupBy::Cgroup,
+            GroupBy::Container,
+        ] {
             assert_eq!(serde_json::to_value(by).unwrap(), by.name());
         }
     }
@@ -977,6 +1727,9 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
             },
         );
         let peers: Vec<(u32, &str, Vec<&str>)> = r
@@ -1028,6 +1781,9 @@ mod tests {
             Ranking {
                 sort: SortKey::Total,
                 top: 0,
+                flows: 0,
+                select: Selection::default(),
+                by: By::Process,
             },
         );
         assert_eq!(r.processes[0].peers[0].remote, "10.0.0.9:0");

@@ -265,6 +265,7 @@ fn report_with_rows_added_up() -> Vec<u8> {
     let ranking = Ranking {
         sort: SortKey::Total,
         top: 3,
+        ..Default::default()
     };
     let report = Report::build(&finished, facts, ranking);
     assert!(report.totals_add_up());

@@ -28,6 +28,23 @@ pub struct ProcessAccount {
 }
 
 impl ProcessAccount {
+    /// Adds `other` into this row (a row of several processes, `--by`): traffic,
+    /// seconds, connections and match kinds add up; the row has exited only when every
+    /// process has. The holder stays this row's.
+    pub fn merge(&mut self, other: &ProcessAccount) {
+        self.traffic.merge(other.traffic);
+        self.series.merge(&other.series);
+        self.connections += other.connections;
+        for q in &other.matched_by {
+            if !self.matched_by.contains(q) {
+                self.matched_by.push(*q);
+            }
+        }
+        self.matched_by.sort();
+        self.exited &= other.exited;
+        self.processes += other.processes;
+    }
+
     /// The process, for a row of one.
     pub fn process(&self) -> Option<&ProcessInfo> {
         match &self.holder {
@@ -73,19 +90,24 @@ pub const MAX_LEDGER_PROCESSES: usize = 8_192;
 /// Rows of processes added up by name; past it, one row holds every other name.
 pub const MAX_FOLDED_NAMES: usize = 1_024;
 
-/// The most flows the ledger keeps counters for (about 4 MiB); further flows are
-/// added up per process in one "other peers" flow.
+/// The most flows the ledger keeps counters for (about 8 MiB at 128 bytes each:
+/// both ends, counters, first and last packet); further flows are added up per
+/// process in one "other peers" flow.
 pub const MAX_LEDGER_FLOWS: usize = 1 << 16;
 
-/// One flow charged to a process: its remote end and its own counters, for the
-/// per-peer detail.
+/// One flow charged to a process: its ends, its own counters and when it was seen,
+/// for the per-peer and per-connection detail.
 #[derive(Clone, Copy, Debug)]
 pub struct FlowAccount {
     pub owner: u32,
     pub proto: Proto,
+    /// The local end; `None` for a [`Peer::Other`] flow (many local ends).
+    pub local: Option<SocketAddr>,
     pub peer: Peer,
     pub quality: MatchQuality,
     pub traffic: DirCounters,
+    /// The first and the last packet charged to it.
+    pub seen: Option<(Timestamp, Timestamp)>,
 }
 
 /// A flow's remote end, as the ledger keeps it.
@@ -185,17 +207,19 @@ impl Ledger {
                 return other;
             }
         }
-        let peer = if self.flows.len() >= MAX_LEDGER_FLOWS {
-            Peer::Other
+        let (local, peer) = if self.flows.len() >= MAX_LEDGER_FLOWS {
+            (None, Peer::Other)
         } else {
-            Peer::Remote(flow.remote)
+            (Some(flow.local), Peer::Remote(flow.remote))
         };
         self.flows.push(FlowAccount {
             owner,
             proto: flow.proto,
+            local,
             peer,
             quality,
             traffic: DirCounters::default(),
+            seen: None,
         });
         let index = (self.flows.len() - 1) as u32;
         if self.flows.len() > MAX_LEDGER_FLOWS {
@@ -223,6 +247,10 @@ impl Ledger {
     pub fn add(&mut self, flow: u32, dir: Direction, c: Counter, at: Timestamp) {
         let f = &mut self.flows[flow as usize];
         f.traffic.get_mut(dir).merge(c);
+        f.seen = Some(match f.seen {
+            None => (at, at),
+            Some((first, last)) => (first.min(at), last.max(at)),
+        });
         let p = &mut self.processes[f.owner as usize];
         p.traffic.get_mut(dir).merge(c);
         p.series.add(self.start, at, dir, c.bytes);
@@ -323,6 +351,7 @@ mod tests {
         assert_eq!(l.flows().len(), MAX_LEDGER_FLOWS + 1);
         let other = l.flows().last().unwrap();
         assert_eq!(other.peer, Peer::Other);
+        assert_eq!(other.local, None);
         assert_eq!(other.traffic.outbound.bytes, 10 * 100);
         assert_eq!(
             l.processes()[0].traffic.outbound.packets,
@@ -332,6 +361,11 @@ mod tests {
             l.processes()[0].connections,
             (MAX_LEDGER_FLOWS + 100) as u64
         );
+    }
+
+    #[test]
+    fn a_flow_takes_at_most_128_bytes_as_max_ledger_flows_states() {
+        assert!(std::mem::size_of::<FlowAccount>() <= 128);
     }
 
     #[test]
@@ -362,6 +396,14 @@ mod tests {
         l.add(g, Direction::In, Counter::one(40), Timestamp(30));
         assert_eq!(l.flows()[f as usize].traffic.outbound.bytes, 1_552);
         assert_eq!(l.flows()[g as usize].traffic.inbound.bytes, 40);
+        assert_eq!(
+            l.flows()[f as usize].seen,
+            Some((Timestamp(10), Timestamp(20)))
+        );
+        assert_eq!(
+            l.flows()[f as usize].local,
+            Some("10.0.0.1:5000".parse().unwrap())
+        );
         assert_eq!(l.processes()[0].connections, 2);
         let t = l.processes()[0].traffic;
         assert_eq!(

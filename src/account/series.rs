@@ -23,7 +23,23 @@ impl Series {
     }
 
     pub fn add(&mut self, start: Timestamp, at: Timestamp, dir: Direction, bytes: u64) {
-        let second = (at.whole_secs_since(start) as usize).min(self.max_buckets - 1);
+        let second = at.whole_secs_since(start) as usize;
+        let mut both = [0, 0];
+        both[dir_index(dir)] = bytes;
+        self.add_at(second, both);
+    }
+
+    /// Adds `other`'s seconds to this one's (a row of several processes, `--by`).
+    pub fn merge(&mut self, other: &Series) {
+        let (first, buckets) = other.held_from();
+        for (i, &b) in buckets.iter().enumerate() {
+            self.add_at(first + i, b);
+        }
+    }
+
+    /// Adds `[in, out]` bytes to capture second `second`.
+    fn add_at(&mut self, second: usize, bytes: [u64; 2]) {
+        let second = second.min(self.max_buckets - 1);
         if self.buckets.is_empty() {
             self.first = second;
         }
@@ -46,7 +62,8 @@ impl Series {
             // Grows at most once per second of capture, never per packet.
             self.buckets.resize(i + 1, [0, 0]);
         }
-        self.buckets[i][dir_index(dir)] += bytes;
+        self.buckets[i][0] += bytes[0];
+        self.buckets[i][1] += bytes[1];
     }
 
     /// The busiest single second in this direction.

@@ -59,15 +59,63 @@ pub struct SnapshotArgs {
     #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
     pub top: usize,
 
-    /// What to rank processes by.
+    /// What to rank processes by: bytes (total, in, out) or packets (in and out).
     #[arg(long, value_enum, default_value_t = SortArg::Total)]
     pub sort: SortArg,
+
+    /// What a row stands for: a process, or all processes sharing a name (a `curl`
+    /// loop), a user, a cgroup (a service) or a container, added up, with a
+    /// `processes` count.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = ByArg::Process)]
+    pub by: ByArg,
+
+    /// List each process's connections under it in the table (as `ss -tp` does): the
+    /// busiest N (default 50; 0 lists all), the rest added up in one line. JSON always
+    /// carries them, and CSV with `--rows flows`; N applies there too.
+    #[arg(short = 'c', long, value_name = "N", num_args = 0..=1, require_equals = true,
+          default_missing_value = "50")]
+    pub connections: Option<usize>,
+
+    /// Rows only for this process (host pid; repeatable). The traffic of processes
+    /// not selected is one `filtered out` total, so the summary still adds up.
+    /// Selections of one kind add up (any of them); of different kinds, each must hold.
+    #[arg(long = "pid", value_name = "PID", help_heading = "Narrowing",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pids: Vec<u32>,
+
+    /// Rows only for processes of this user (a name or a uid; repeatable).
+    #[arg(long = "user", value_name = "USER|UID", help_heading = "Narrowing",
+          value_parser = not_empty)]
+    pub users: Vec<String>,
+
+    /// Rows only for processes with this name (the kernel's `comm`, as the report
+    /// shows it; repeatable).
+    #[arg(long = "comm", value_name = "NAME", help_heading = "Narrowing",
+          value_parser = not_empty)]
+    pub comms: Vec<String>,
+
+    /// Rows only for processes in this cgroup or below it, as the report shows the
+    /// path (e.g. /system.slice/nginx.service; repeatable).
+    #[arg(long = "cgroup", value_name = "PATH-PREFIX", help_heading = "Narrowing",
+          value_parser = parse_cgroup)]
+    pub cgroups: Vec<String>,
+
+    /// Rows only for processes in this container: its id or an id prefix, as
+    /// `docker ps` shows it (repeatable).
+    #[arg(long = "container", value_name = "ID", help_heading = "Narrowing",
+          value_parser = parse_container_id)]
+    pub containers: Vec<String>,
 
     /// Report format: table (for people), json, csv or prometheus (node_exporter's
     /// textfile collector). Default: from the -o file's extension (.json, .csv, .prom,
     /// .txt), else table.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+
+    /// What a CSV row stands for: a process, or one of its connections (its process's
+    /// columns repeated, then the connection's; see `--connections`).
+    #[arg(long, value_enum, value_name = "ROWS", default_value_t = RowsArg::Processes)]
+    pub rows: RowsArg,
 
     /// Leave out the CSV header row, to append runs to one file (`>> daily.csv` from
     /// cron). Only `--format csv` has a header row.
@@ -167,6 +215,12 @@ impl FormatArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowsArg {
+    Processes,
+    Flows,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EbpfArg {
     Auto,
     On,
@@ -178,6 +232,16 @@ pub enum SortArg {
     Total,
     In,
     Out,
+    Packets,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ByArg {
+    Process,
+    Comm,
+    User,
+    Cgroup,
+    Container,
 }
 
 /// A capture duration: a human duration, or bare seconds as `timeout` and iftop take
@@ -200,6 +264,37 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("`{s}` is longer than the maximum of 7 days"));
     }
     Ok(d)
+}
+
+/// A name to match: not empty.
+fn not_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("an empty name matches nothing".into());
+    }
+    Ok(s.to_string())
+}
+
+/// A cgroup path prefix as the report shows it: absolute.
+fn parse_cgroup(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!(
+            "`{s}` is not a cgroup path like /system.slice/nginx.service"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// A container id or prefix: 1 to 64 lower-case hex digits (names are not looked up).
+fn parse_container_id(s: &str) -> Result<String, String> {
+    let hex = s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if s.is_empty() || s.len() > 64 || !hex {
+        return Err(format!(
+            "`{s}` is not a container id (lower-case hex, as `docker ps` shows it; names are not looked up)"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// CPU cores for `--cpu-limit`: 0.01 to 1024.
@@ -336,6 +431,23 @@ mod tests {
         assert_eq!(a.rescan_interval, Duration::from_secs(1));
         assert_eq!(a.buffer_size, None);
         assert_eq!(a.ebpf, EbpfArg::Auto);
+        assert_eq!(a.connections, None, "the table lists no connections");
+    }
+
+    #[test]
+    fn connections_take_a_count_only_after_an_equals_sign() {
+        let connections = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["netflow", "snapshot"], args].concat())?;
+            let Command::Snapshot(a) = cli.command else {
+                panic!("expected snapshot")
+            };
+            Ok::<_, clap::Error>(a.connections)
+        };
+        assert_eq!(connections(&["-c"]).unwrap(), Some(50));
+        assert_eq!(connections(&["--connections=5"]).unwrap(), Some(5));
+        assert_eq!(connections(&["--connections=0"]).unwrap(), Some(0));
+        assert!(connections(&["--connections", "-1"]).is_err());
+        assert!(connections(&["--connections=-1"]).is_err());
     }
 
     #[test]

@@ -5,14 +5,16 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{
-    Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, SnapshotArgs, SortArg,
+    ByArg, Cli, Command, EbpfArg, FormatArg, InterfacesArgs, InterfacesFormat, RowsArg,
+    SnapshotArgs, SortArg,
 };
 use crate::error::Error;
 use crate::os::cgroup::Limits;
 use crate::os::interfaces;
+use crate::os::users;
 use crate::pipeline::{Progress, Session, SnapshotRequest, SocketLogMode, Sources};
-use crate::render::{self, Format};
-use crate::report::{Ranking, SortKey};
+use crate::render::{self, CsvRows, Format};
+use crate::report::{By, Ranking, Selection, SortKey, DEFAULT_FLOWS};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -23,8 +25,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 }
 
 fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
-    let format = report_format(args.format, args.output.as_deref(), args.no_header)?;
-    let session = Session::open(request(&args))?;
+    let format = report_format(args.format, args.output.as_deref(), &args)?;
+    let session = Session::open(request(&args)?)?;
     let bar = if args.quiet {
         None
     } else {
@@ -63,9 +65,10 @@ fn snapshot(args: SnapshotArgs) -> Result<(), Error> {
     }
 }
 
-/// The command line as a session request (every value already validated by clap).
-fn request(args: &SnapshotArgs) -> SnapshotRequest {
-    SnapshotRequest {
+/// The command line as a session request (every value already validated by clap;
+/// user names are looked up here).
+fn request(args: &SnapshotArgs) -> Result<SnapshotRequest, Error> {
+    Ok(SnapshotRequest {
         interfaces: args.interfaces.clone(),
         duration: args.duration,
         filter: args.filter.clone(),
@@ -77,8 +80,28 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
                 SortArg::Total => SortKey::Total,
                 SortArg::In => SortKey::In,
                 SortArg::Out => SortKey::Out,
+                SortArg::Packets => SortKey::Packets,
+            },
+            by: match args.by {
+                ByArg::Process => By::Process,
+                ByArg::Comm => By::Comm,
+                ByArg::User => By::User,
+                ByArg::Cgroup => By::Cgroup,
+                ByArg::Container => By::Container,
             },
             top: args.top,
+            flows: args.connections.unwrap_or(DEFAULT_FLOWS),
+            select: Selection {
+                pids: args.pids.clone(),
+                uids: args
+                    .users
+                    .iter()
+                    .map(|u| uid(u))
+                    .collect::<Result<_, _>>()?,
+                comms: args.comms.clone(),
+                cgroups: args.cgroups.clone(),
+                containers: args.containers.clone(),
+            },
         },
         socket_log: match args.ebpf {
             EbpfArg::Auto => SocketLogMode::Auto,
@@ -95,7 +118,15 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
         },
         handle_signals: true,
         sources: Sources::Live,
+    })
+}
+
+/// `--user`: a uid as given, or a user name looked up (through NSS, as `id` does).
+fn uid(user: &str) -> Result<u32, Error> {
+    if let Ok(uid) = user.parse() {
+        return Ok(uid);
     }
+    users::uid_of(user)?.ok_or_else(|| Error::Usage(format!("--user: no such user `{user}`")))
 }
 
 /// The report format: `--format`, else the `-o` file's extension, else a table. An
@@ -103,7 +134,7 @@ fn request(args: &SnapshotArgs) -> SnapshotRequest {
 fn report_format(
     asked: Option<FormatArg>,
     output: Option<&Path>,
-    no_header: bool,
+    args: &SnapshotArgs,
 ) -> Result<Format, Error> {
     let by_name = output
         .and_then(|p| p.extension())
@@ -120,18 +151,33 @@ fn report_format(
             a.name(),
             n.name()
         ))),
-        (Some(f), _) | (None, Some(f)) => Ok(format(f, no_header)),
-        (None, None) => Ok(Format::Table),
+        (Some(f), _) | (None, Some(f)) => format(f, args),
+        (None, None) => format(FormatArg::Table, args),
     }
 }
 
-fn format(f: FormatArg, no_header: bool) -> Format {
-    match f {
-        FormatArg::Table => Format::Table,
-        FormatArg::Json => Format::Json,
-        FormatArg::Csv => Format::Csv { header: !no_header },
-        FormatArg::Prometheus => Format::Prometheus,
+fn format(f: FormatArg, args: &SnapshotArgs) -> Result<Format, Error> {
+    if args.rows != RowsArg::Processes && f != FormatArg::Csv {
+        return Err(Error::Usage(format!(
+            "--rows {} is for --format csv, not {}",
+            "flows",
+            f.name()
+        )));
     }
+    Ok(match f {
+        FormatArg::Table => Format::Table {
+            connections: args.connections.is_some(),
+        },
+        FormatArg::Json => Format::Json,
+        FormatArg::Csv => Format::Csv {
+            header: !args.no_header,
+            rows: match args.rows {
+                RowsArg::Processes => CsvRows::Processes,
+                RowsArg::Flows => CsvRows::Flows,
+            },
+        },
+        FormatArg::Prometheus => Format::Prometheus,
+    })
 }
 
 /// A progress bar on stderr, only for a person at a terminal (never in cron).

@@ -90,6 +90,13 @@ impl Users {
     }
 }
 
+/// The uid of user `name`, through NSS; `None` when there is no such user.
+pub fn uid_of(name: &str) -> std::io::Result<Option<u32>> {
+    nix::unistd::User::from_name(name)
+        .map(|user| user.map(|u| u.uid.as_raw()))
+        .map_err(std::io::Error::from)
+}
+
 impl Source {
     fn lookup(&self, uid: u32) -> Option<String> {
         match self {

@@ -80,6 +80,8 @@ impl Default for SnapshotRequest {
             ranking: Ranking {
                 sort: SortKey::Total,
                 top: 20,
+                flows: crate::report::DEFAULT_FLOWS,
+                ..Default::default()
             },
             socket_log: SocketLogMode::Auto,
             report_file: None,
@@ -276,7 +278,7 @@ fn capture_config(request: &SnapshotRequest, interfaces: Vec<String>) -> Snapsho
         queue_capacity: request.queue_capacity,
         pending_capacity: PENDING_CAPACITY,
         pcap: None,
-        ranking: request.ranking,
+        ranking: request.ranking.clone(),
         socket_log: request.socket_log,
     }
 }

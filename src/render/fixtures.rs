@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::model::{Counter, DirCounters, MatchQuality, Proto, Unattributed};
 use crate::report::{
-    AttributionSource, CounterDelta, Dropped, InterfaceStats, OtherProcesses, PeerRow, ProcessRow,
-    Report, SocketLogState, SocketLogStatus, SortKey, StoppedBy, Summary, BYTE_CONVENTION,
+    AttributionSource, CounterDelta, Dropped, FlowRow, InterfaceStats, OtherProcesses, PeerRow,
+    ProcessRow, Report, SocketLogState, SocketLogStatus, SortKey, StoppedBy, Summary,
+    BYTE_CONVENTION,
 };
 
 pub fn sample_report() -> Report {
@@ -71,6 +72,7 @@ pub fn sample_report() -> Report {
                     bytes: 2_200,
                 },
             },
+            filtered_out: Default::default(),
             unattributed: Counter {
                 packets: 8,
                 bytes: 440,
@@ -125,6 +127,21 @@ pub fn sample_report() -> Report {
                     packets_in: 700,
                     packets_out: 300,
                 }],
+                flows: vec![FlowRow {
+                    proto: Some(Proto::Tcp),
+                    local: Some("[2001:db8::2]:51000".into()),
+                    remote: Some("[2001:db8::80]:443".into()),
+                    bytes_in: 1_048_576,
+                    bytes_out: 2_000,
+                    packets_in: 700,
+                    packets_out: 300,
+                    first_unix_ms: 1_795_939_200_120,
+                    last_unix_ms: 1_795_939_201_950,
+                    matched_by: vec![MatchQuality::Exact],
+                    open: None,
+                    count: 1,
+                    rest: false,
+                }],
                 series: vec![[524_288, 1_500], [524_288, 500]].into(),
                 processes: 1,
                 group: None,
@@ -153,6 +170,39 @@ pub fn sample_report() -> Report {
                 container_id: Some("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into()),
                 exited: true,
                 peers: vec![],
+                // As with --connections=1: one connection, then the rest added up.
+                flows: vec![
+                    FlowRow {
+                        proto: Some(Proto::Udp),
+                        local: Some("10.0.0.2:53".into()),
+                        remote: Some("10.0.0.7:40000".into()),
+                        bytes_in: 200,
+                        bytes_out: 150,
+                        packets_in: 2,
+                        packets_out: 1,
+                        first_unix_ms: 1_795_939_200_010,
+                        last_unix_ms: 1_795_939_200_300,
+                        matched_by: vec![MatchQuality::BoundUdp],
+                        open: Some(false),
+                        count: 1,
+                        rest: false,
+                    },
+                    FlowRow {
+                        proto: Some(Proto::Tcp),
+                        local: None,
+                        remote: None,
+                        bytes_in: 100,
+                        bytes_out: 50,
+                        packets_in: 1,
+                        packets_out: 1,
+                        first_unix_ms: 1_795_939_200_500,
+                        last_unix_ms: 1_795_939_200_500,
+                        matched_by: vec![MatchQuality::Exact],
+                        open: Some(false),
+                        count: 1,
+                        rest: true,
+                    },
+                ],
                 series: vec![[300, 200]].into(),
                 processes: 1,
                 group: None,

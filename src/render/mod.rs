@@ -21,14 +21,26 @@ pub use units::human_bytes;
 /// Output formats for `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    Table,
+    /// `connections: true` lists each process's connections under it.
+    Table {
+        connections: bool,
+    },
     Json,
     /// `header: false` leaves out the header row, for appending to a file.
     Csv {
         header: bool,
+        rows: CsvRows,
     },
     /// Prometheus text exposition, for node_exporter's textfile collector.
     Prometheus,
+}
+
+/// What one CSV row stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsvRows {
+    Processes,
+    /// One row per connection, its process's columns repeated.
+    Flows,
 }
 
 /// How wide the table may be. The caller knows where the report goes; the renderer
@@ -50,9 +62,9 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Table => table::write(report, width, out),
+        Format::Table { connections } => table::write(report, width, connections, out),
         Format::Json => json::write(report, out),
-        Format::Csv { header } => csv::write(report, header, out),
+        Format::Csv { header, rows } => csv::write(report, header, rows, out),
         Format::Prometheus => textfile::write(report, out),
     }
 }

@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthChar;
 use super::escape::for_terminal;
 use super::{human_bytes, Width};
 use crate::model::Counter;
-use crate::report::{ProcessRow, Report, SocketLogState, SocketLogStatus};
+use crate::report::{FlowRow, GroupBy, ProcessRow, Report, SocketLogState, SocketLogStatus};
 
 /// The USER column's width, and on a terminal the widest name it shows: a wider name
 /// shows as its uid (as `ps` does), never cut to look like another user.
@@ -78,7 +78,15 @@ impl Layout {
 
 /// A ranked table for people: binary units, rates per second, then the totals. It fits
 /// `width` (a terminal) or, with [`Width::Unlimited`], prints every field whole.
-pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<()> {
+///
+/// With `connections`, each process's connections follow its line (as `ss -tp` lists
+/// them), in place of its top peer.
+pub fn write(
+    report: &Report,
+    width: Width,
+    connections: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let users: Vec<Cow<'_, str>> = report
         .processes
         .iter()
@@ -86,7 +94,7 @@ pub fn write(report: &Report, width: Width, out: &mut dyn Write) -> io::Result<(
         .collect();
     let layout = Layout::new(width, &users);
     title(report, &layout, out)?;
-    process_rows(report, &users, &layout, out)?;
+    process_rows(report, &users, &layout, connections, out)?;
     writeln!(out)?;
     totals(report, out)?;
     notes(report, &layout, out)
@@ -117,6 +125,7 @@ fn process_rows(
     report: &Report,
     users: &[Cow<'_, str>],
     layout: &Layout,
+    connections: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let peaks = |inbound: &str, outbound: &str| {
@@ -151,7 +160,11 @@ fn process_rows(
             p.connections,
             row_command(p, layout.command),
         )?;
-        if let Some(peer) = p.peers.first() {
+        if connections {
+            for f in &p.flows {
+                writeln!(out, "{}", layout.fit(&flow_line(f)))?;
+            }
+        } else if let Some(peer) = p.peers.first() {
             let line = format!(
                 "{:>7} top peer {} {}: {} in, {} out",
                 "",
@@ -180,6 +193,33 @@ fn process_rows(
     Ok(())
 }
 
+/// One connection under its process: protocol, local -> remote, bytes each way, how it
+/// was matched; or the connections past `--connections`, added up.
+fn flow_line(f: &FlowRow) -> String {
+    let bytes = format!(
+        "{} in, {} out",
+        human_bytes(f.bytes_in),
+        human_bytes(f.bytes_out)
+    );
+    if f.rest {
+        return format!("{:>7} + {} more connections: {bytes}", "", f.count);
+    }
+    let matched: Vec<&str> = f.matched_by.iter().map(|q| q.name()).collect();
+    format!(
+        "{:>7} {:<4} {} -> {}  {bytes}  ({}{})",
+        "",
+        f.proto.map_or("", |p| p.name()),
+        f.local.as_deref().unwrap_or(""),
+        f.remote.as_deref().unwrap_or(""),
+        matched.join("+"),
+        if f.open == Some(false) {
+            ", closed"
+        } else {
+            ""
+        }
+    )
+}
+
 /// Where the captured packets went: attributed, unattributed by reason, dropped; and
 /// how much of each interface's traffic was captured.
 fn totals(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -197,6 +237,20 @@ fn totals(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     totals_line(out, "attributed", s.attributed.total())?;
+    let f = &s.filtered_out;
+    if f.processes > 0 {
+        let mut c = f.inbound;
+        c.merge(f.outbound);
+        writeln!(
+            out,
+            "{:<13}{:<16} {:>10} packets {:>10} ({} processes not selected)",
+            "",
+            "filtered out",
+            c.packets,
+            human_bytes(c.bytes),
+            f.processes
+        )?;
+    }
     totals_line(out, "unattributed", s.unattributed)?;
     for (reason, c) in report.unattributed.iter().filter(|(_, c)| !c.is_zero()) {
         writeln!(
@@ -296,7 +350,16 @@ fn user_cell(p: &ProcessRow, width: Width) -> Cow<'_, str> {
 /// What the COMMAND column shows: the command, escaped and cut to `max` columns,
 /// marked when the process has exited (the mark survives the cut).
 fn row_command(p: &ProcessRow, max: Option<usize>) -> String {
-    let cmd = command(&p.name, &p.cmdline);
+    let cmd = match &p.group {
+        // `--by`: what the row's processes share, in place of one command line.
+        Some(g) if !matches!(g.by, GroupBy::Name | GroupBy::Other) => format!(
+            "({} processes, {} {})",
+            p.processes,
+            g.by.name(),
+            if g.key.is_empty() { "none" } else { &g.key }
+        ),
+        _ => command(&p.name, &p.cmdline),
+    };
     let cmd = for_terminal(&cmd);
     const EXITED: &str = " (exited)";
     match (p.exited, max) {
@@ -394,7 +457,7 @@ mod tests {
 
     fn text(report: &Report, width: Width) -> String {
         let mut buf = Vec::new();
-        write(report, width, &mut buf).unwrap();
+        write(report, width, false, &mut buf).unwrap();
         String::from_utf8(buf).unwrap()
     }
 
@@ -402,6 +465,80 @@ mod tests {
         text.lines()
             .find(|l| l.trim_start().starts_with(&format!("{pid} ")))
             .unwrap_or_else(|| panic!("no row for {pid}:\n{text}"))
+    }
+
+    #[test]
+    fn connections_are_listed_under_their_process_only_when_asked() {
+        let report = sample_report();
+        let plain = text(&report, Width::Unlimited);
+        assert!(plain.contains("top peer [2001:db8::80]:443"), "{plain}");
+        assert!(!plain.contains(" -> "), "{plain}");
+        let mut buf = Vec::new();
+        write(&report, Width::Unlimited, true, &mut buf).unwrap();
+        let listed = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = listed.lines().collect();
+        let curl = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("4242 "))
+            .unwrap();
+        assert_eq!(
+            lines[curl + 1],
+            "        tcp  [2001:db8::2]:51000 -> [2001:db8::80]:443  1.0MiB in, 2.0KiB out  (exact)"
+        );
+        let dnsd = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("77 "))
+            .unwrap();
+        assert_eq!(
+            lines[dnsd + 1],
+            "        udp  10.0.0.2:53 -> 10.0.0.7:40000  200B in, 150B out  (bound_udp, closed)"
+        );
+        assert_eq!(
+            lines[dnsd + 2],
+            "        + 1 more connections: 100B in, 50B out"
+        );
+        assert!(!listed.contains("top peer"), "{listed}");
+    }
+
+    #[test]
+    fn traffic_filtered_out_has_its_own_totals_line() {
+        let mut report = sample_report();
+        assert!(!text(&report, Width::Unlimited).contains("filtered out"));
+        report.summary.filtered_out = crate::report::FilteredOut {
+            inbound: Counter {
+                packets: 3,
+                bytes: 2_048,
+            },
+            outbound: Counter {
+                packets: 1,
+                bytes: 1_024,
+            },
+            processes: 2,
+        };
+        let shown = text(&report, Width::Unlimited);
+        assert!(
+            shown.contains(
+                "filtered out              4 packets     3.0KiB (2 processes not selected)"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_row_added_up_by_user_says_so_in_place_of_a_command() {
+        let mut report = sample_report();
+        let p = &mut report.processes[0];
+        p.pid = 0;
+        p.processes = 3;
+        p.group = Some(crate::report::Group {
+            by: GroupBy::User,
+            key: "alice".into(),
+        });
+        let shown = text(&report, Width::Unlimited);
+        assert!(
+            row(&shown, 0).ends_with("(3 processes, user alice)"),
+            "{shown}"
+        );
     }
 
     /// A report whose every outside field is hostile.

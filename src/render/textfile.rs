@@ -71,6 +71,19 @@ fn left_over_metrics(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     )?;
     help(
         out,
+        "netflow_filtered_out_bytes",
+        "IP bytes of the processes --pid, --user, --comm, --cgroup or --container left out.",
+    )?;
+    let f = &report.summary.filtered_out;
+    for (dir, c) in [("in", f.inbound), ("out", f.outbound)] {
+        writeln!(
+            out,
+            "netflow_filtered_out_bytes{{direction=\"{dir}\"}} {}",
+            c.bytes
+        )?;
+    }
+    help(
+        out,
         "netflow_unattributed_bytes",
         "IP bytes no process could be charged with, by reason.",
     )?;
@@ -192,6 +205,23 @@ mod tests {
         let mut buf = Vec::new();
         write(report, &mut buf).unwrap();
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn traffic_filtered_out_is_one_series_per_direction() {
+        let mut report = sample_report();
+        report.summary.filtered_out.inbound.bytes = 900;
+        let mut buf = Vec::new();
+        write(&report, &mut buf).unwrap();
+        let t = String::from_utf8(buf).unwrap();
+        assert!(
+            t.contains("netflow_filtered_out_bytes{direction=\"in\"} 900\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("netflow_filtered_out_bytes{direction=\"out\"} 0\n"),
+            "{t}"
+        );
     }
 
     #[test]

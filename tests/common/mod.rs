@@ -165,8 +165,15 @@ pub struct Peer {
 impl Peer {
     /// Starts `traffic-peer ARGS` in `ns` and waits until its socket is set up.
     pub fn start(lab: &Lab, ns: &str, args: &[&str]) -> Peer {
+        Peer::start_as(lab, ns, &traffic_peer(), args)
+    }
+
+    /// As [`Peer::start`], running `program ARGS`: a copy of traffic-peer under another
+    /// name, or a wrapper that execs it (`setpriv ... traffic-peer`), so the pid is
+    /// still the peer's.
+    pub fn start_as(lab: &Lab, ns: &str, program: &Path, args: &[&str]) -> Peer {
         let mut child = lab
-            .cmd(ns, &traffic_peer())
+            .cmd(ns, program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -466,16 +473,34 @@ pub fn report_pids(report: &serde_json::Value) -> Vec<u64> {
 }
 
 /// The report's totals equation: captured (+ both-ends-local again) = attributed +
-/// unattributed + dropped from the queue, for packets and for bytes.
+/// filtered out (processes not selected) + unattributed + dropped from the queue, for
+/// packets and for bytes; and the rows with the processes past `--top` are the
+/// attributed traffic.
 pub fn assert_totals_add_up(report: &serde_json::Value) {
     let s = &report["summary"];
     for unit in ["packets", "bytes"] {
         let lhs = num(&s["captured"][unit]) + num(&s["both_ends_local"][unit]);
         let rhs = num(&s["attributed"]["in"][unit])
             + num(&s["attributed"]["out"][unit])
+            + num(&s["filtered_out"]["in"][unit])
+            + num(&s["filtered_out"]["out"][unit])
             + num(&s["unattributed"][unit])
             + num(&s["dropped"]["queue"][unit]);
         assert_eq!(lhs, rhs, "{unit} do not add up: {s:#}");
+        for dir in ["in", "out"] {
+            let key = format!("{unit}_{dir}");
+            let rows: u64 = report["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| num(&r[&key]))
+                .sum();
+            assert_eq!(
+                rows + num(&report["other_processes"][&key]),
+                num(&s["attributed"][dir][unit]),
+                "{key}: rows and other processes vs attributed: {s:#}"
+            );
+        }
         let by_reason: u64 = report["unattributed"]
             .as_object()
             .unwrap()
