@@ -530,3 +530,67 @@ fn one_signal_after_capture_ended_ends_netflow_at_once() {
     assert_eq!(status.code(), Some(130));
     assert_eq!(names(&dir.0), ["report.fifo"]);
 }
+
+/// A tmpfs of `size` mounted on `dir` for the life of the guard.
+struct SmallDisk<'a>(&'a Path);
+
+impl<'a> SmallDisk<'a> {
+    fn mount(dir: &'a Path, size: &str) -> SmallDisk<'a> {
+        run(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            s(dir),
+        ]);
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pcapng_conversion_that_fails_keeps_the_whole_classic_capture() {
+    let dir = Scratch::new("out-pcapng-full");
+    // Room for the classic capture (~320 KB), not for it and its pcapng copy.
+    let _disk = SmallDisk::mount(&dir.0, "480k");
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let child = Command::new(NETFLOW)
+        .args(["snapshot", "-i", "lo", "-d", "2s", "--ebpf", "off", "-q"])
+        .args(["-f", &format!("udp port {port}"), "--format", "json"])
+        .arg("-w")
+        .arg(dir.0.join("cap.pcapng"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_capturing(child.id());
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..300 {
+        tx.send_to(&[7u8; 1000], rx.local_addr().unwrap()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("the capture is kept as classic pcap in"),
+        "{warnings}"
+    );
+    // The one copy is whole: every datagram the report counted, as tcpdump reads it.
+    assert_eq!(names(&dir.0), ["cap.pcap"], "no truncated pcapng left");
+    assert_eq!(
+        tcpdump_count(&dir.0.join("cap.pcap")),
+        num(&report["summary"]["captured"]["packets"])
+    );
+    assert_eq!(num(&report["summary"]["captured"]["packets"]), 300);
+}
