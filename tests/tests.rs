@@ -20,6 +20,7 @@ mod mem_limit;
 mod names;
 mod netns;
 mod outputs;
+mod owners;
 mod privileges;
 mod procfs;
 mod replay;

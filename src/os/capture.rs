@@ -7,9 +7,14 @@ use crate::error::Error;
 use crate::model::Timestamp;
 use crate::wire::LinkType;
 
-/// How long a read may wait for packets before checking the stop flag. Bounds how
-/// late a stop is noticed; short enough for a prompt exit, long enough to batch.
-const READ_TIMEOUT_MS: i32 = 100;
+/// How long the kernel keeps a ring block that holds packets before handing it over
+/// (libpcap passes the read timeout to TPACKET_V3 as the block's retire timer; a block
+/// also goes over as soon as it fills). It bounds how late a packet on a quiet link
+/// reaches the engine, and so how long a short-lived process has been gone before the
+/// scan its packet asks for: at 100 ms, /proc missed processes that a 10 ms timer
+/// catches (issue #17 item 4). Under load blocks fill long before the timer; on an idle
+/// link an empty block is never handed over, so it costs no wake-ups.
+const READ_TIMEOUT_MS: i32 = 10;
 
 /// How every handle is opened.
 #[derive(Clone, Debug)]
@@ -113,7 +118,8 @@ fn ignore_outgoing(handle: &pcap::Capture<pcap::Active>) -> bool {
 /// Where a capture thread's frames go.
 pub trait FrameSink {
     fn frame(&mut self, ts: Timestamp, data: &[u8], wire_len: u32);
-    /// No frame arrived for a while (or capture ends): pass on anything held back.
+    /// Every frame the kernel had ready has been handed over (or capture ends): pass on
+    /// anything held back, since the next frame may be long in coming.
     fn idle(&mut self);
 }
 
@@ -134,8 +140,8 @@ impl OpenCapture {
     }
 
     /// Reads packets until `stop` is set (and the [`Stopper`] called), handing each to
-    /// `sink.frame(ts, data, wire_len)`, and calling `sink.idle()` when a read found
-    /// nothing for a while and at the end.
+    /// `sink.frame(ts, data, wire_len)`, and calling `sink.idle()` after every read and
+    /// at the end.
     /// Returns the kernel's statistics and, if reading failed, why.
     pub fn run(
         mut self,
@@ -147,8 +153,12 @@ impl OpenCapture {
             // A whole ring block per call (as tcpdump reads), not a call per packet.
             let read = self.handle.dispatch(None, |packet| deliver(&packet, sink));
             match read {
-                Ok(0) => sink.idle(),
-                Ok(_) => {}
+                // A read returns once no finished ring block is left: until the kernel
+                // finishes the next one (it fills, or READ_TIMEOUT_MS passes), nothing
+                // more comes. Without this, a lone burst on a quiet link waited in the
+                // sink for the next packet, long after its process had exited (the poll
+                // in libpcap blocks with no timeout on TPACKET_V3; issue #17 item 4).
+                Ok(_) => sink.idle(),
                 // The Stopper's breakloop ends the read with an error.
                 Err(_) if stop.load(Ordering::Relaxed) => break,
                 Err(e) => {

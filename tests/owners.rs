@@ -1,0 +1,93 @@
+//! Who owns a flow, for processes that are easy to miss (issue #17): a lone burst on a
+//! quiet link, a process whose main thread has exited, two processes that got the same
+//! pid within one clock tick, a late peer in another namespace. Each runs with the
+//! socket log (`--ebpf auto`) and with /proc alone (`--ebpf off`), with exact bytes.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive the real binary: they read clocks and files"
+)]
+
+use std::time::Duration;
+
+use crate::common::*;
+
+/// IPv4 and UDP headers on every datagram.
+const UDP4: u64 = 28;
+
+/// The IP bytes a UDP peer moved: `(in, out)`.
+fn udp_ip_bytes(m: &Moved) -> (u64, u64) {
+    (
+        m.recv + UDP4 * m.recv_packets,
+        m.sent + UDP4 * m.sent_packets,
+    )
+}
+
+/// Nothing of the UDP traffic went unattributed (ARP and ICMPv6 on the link do).
+fn assert_no_udp_unattributed(report: &serde_json::Value) {
+    for reason in ["no_socket", "no_process", "ambiguous", "pending_overflow"] {
+        assert_eq!(
+            num(&report["unattributed"][reason]["bytes"]),
+            0,
+            "{reason}: {:#}",
+            report["unattributed"]
+        );
+    }
+}
+
+fn bytes(r: &serde_json::Value) -> (u64, u64) {
+    (num(&r["bytes_in"]), num(&r["bytes_out"]))
+}
+
+/// A client that starts after netflow, makes 10 UDP round trips and then holds its
+/// socket for 3 s on a link that is otherwise quiet. Its packets must reach the
+/// engine while it lives: the scan they ask for is the only one that can find it.
+fn lone_burst(ebpf: &str, port: u16) {
+    let lab = Lab::new();
+    let dir = Scratch::new(&format!("lone-burst-{ebpf}"));
+    let server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:{port}"), "10", "64"],
+    );
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d", "6s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", ebpf,
+        ],
+    );
+    let client = Peer::start(
+        &lab,
+        &lab.a,
+        &["udp-client", &format!("{B4}:{port}"), "10", "200"],
+    );
+    let moved = client.done();
+    assert_eq!(moved.recv_packets, 10);
+    std::thread::sleep(Duration::from_secs(3));
+    let client_pid = client.pid;
+    drop(client);
+    let server_moved = server.done();
+    let report = nf.finish(Duration::from_secs(30));
+
+    assert_eq!(
+        bytes(row(&report, client_pid)),
+        udp_ip_bytes(&moved),
+        "--ebpf {ebpf}: {report:#}"
+    );
+    assert_eq!(bytes(row(&report, server.pid)), udp_ip_bytes(&server_moved));
+    assert_no_udp_unattributed(&report);
+    assert_totals_add_up(&report);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_lone_burst_on_a_quiet_link_is_attributed_with_proc_alone() {
+    lone_burst("off", 7601);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_lone_burst_on_a_quiet_link_is_attributed_with_the_socket_log() {
+    lone_burst("auto", 7602);
+}
