@@ -13,7 +13,7 @@ use crate::account::{DistinctFlows, FlowsSeen, Ledger};
 use crate::annotate::Annotator;
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
-    Skipped, SocketLog, SocketTable,
+    RemoteChecks, Skipped, SocketLog, SocketTable,
 };
 use crate::model::{
     canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
@@ -58,6 +58,11 @@ pub struct Engine {
     /// Every flow the cache ever took, counted once however often it was forgotten.
     seen: DistinctFlows,
     pending: PendingRing<PacketSummary>,
+    /// Remote ends whose flows wait for a scan that may find them local.
+    remotes: RemoteChecks,
+    /// Flows resolved so far: when it changes across a packet, that packet's flow was
+    /// just resolved.
+    resolutions: u64,
     ledger: Ledger,
     both_ends: Counter,
     scans: u32,
@@ -103,6 +108,8 @@ impl Engine {
             flows: FlowCache::default(),
             seen: DistinctFlows::default(),
             pending: PendingRing::new(config.pending_capacity),
+            remotes: RemoteChecks::default(),
+            resolutions: 0,
             ledger: Ledger::new(config.start, config.series_buckets),
             both_ends: Counter::default(),
             scans: 0,
@@ -120,14 +127,41 @@ impl Engine {
             self.not_local(p);
             return;
         };
+        let resolutions = self.resolutions;
         let mut charges = [None, None];
         for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
             *slot = self.charge_now(key);
         }
-        if sides.iter().flatten().count() == charges.iter().flatten().count() {
+        let decided = sides.iter().flatten().count() == charges.iter().flatten().count();
+        if decided && !self.awaits_remote(&sides, both, p.ts, self.resolutions != resolutions) {
             self.charge(p, &sides, &charges, both);
         } else {
             self.park(*p);
+        }
+    }
+
+    /// Whether a packet with one local end waits for a scan that may find its remote
+    /// end local too (a process in a namespace no scan has read; issue #17 item 8).
+    /// Asked when a flow was just resolved (`fresh`), and of every packet only while
+    /// some remote end waits: the common packet pays one branch.
+    fn awaits_remote(
+        &mut self,
+        sides: &[Option<Side>; 2],
+        both: bool,
+        at: Timestamp,
+        fresh: bool,
+    ) -> bool {
+        if both || !(fresh || self.remotes.any_waiting()) {
+            return false;
+        }
+        let Some((key, _)) = sides[0] else {
+            return false;
+        };
+        let remote = canonical_ip(key.remote.ip());
+        if fresh {
+            self.remotes.new_flow(remote, at)
+        } else {
+            self.remotes.waits(remote)
         }
     }
 
@@ -148,6 +182,8 @@ impl Engine {
         }
         self.scans += 1;
         (self.early_wanted, self.stale_wanted, self.asked) = (false, false, (false, false));
+        // Remote ends waiting since before this scan began: it looked for them.
+        self.remotes.scanned(self.table.started_at);
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
             if p.ts >= self.table.started_at {
@@ -155,16 +191,22 @@ impl Engine {
                 self.park(p);
                 continue;
             }
-            let Some((sides, both)) = self.sides(&p) else {
-                self.not_local(&p);
-                continue;
-            };
-            let mut charges = [None, None];
-            for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
-                *slot = Some(self.charge_after_scan(key));
-            }
-            self.charge(&p, &sides, &charges, both);
+            self.settle(&p);
         }
+    }
+
+    /// Charges a packet by what the current table (and the socket log) say of each of
+    /// its sides, once they have had their chance: the socket, a listener, or why not.
+    fn settle(&mut self, p: &PacketSummary) {
+        let Some((sides, both)) = self.sides(p) else {
+            self.not_local(p);
+            return;
+        };
+        let mut charges = [None, None];
+        for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+            *slot = Some(self.charge_after_scan(key));
+        }
+        self.charge(p, &sides, &charges, both);
     }
 
     /// Adds sockets the kernel logged and, if they told something new, retries every
@@ -193,6 +235,8 @@ impl Engine {
         if !news {
             return;
         }
+        let local = &self.table.local;
+        self.remotes.forget_local(|ip| local.contains(ip));
         self.log_updates += 1;
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
@@ -207,7 +251,8 @@ impl Engine {
                     _ => self.charge_now(key),
                 };
             }
-            if sides.iter().flatten().count() == charges.iter().flatten().count() {
+            let decided = sides.iter().flatten().count() == charges.iter().flatten().count();
+            if decided && !self.awaits_remote(&sides, both, p.ts, false) {
                 self.charge(&p, &sides, &charges, both);
             } else {
                 // Same count as drained: re-parking evicts nothing.
@@ -229,16 +274,24 @@ impl Engine {
         None
     }
 
-    /// Ends accounting: packets still parked found no owner in any scan, and processes
-    /// for which `running` is false are marked as exited.
+    /// Ends accounting: packets still parked are settled by the last table (every
+    /// socket record came before it) or, captured after it began, found no owner; and
+    /// processes for which `running` is false are marked as exited.
     pub fn finish(mut self, running: impl Fn(ProcessKey) -> bool) -> Finished {
         self.ledger.mark_exited(|key| !running(key));
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
+            if p.ts < self.table.started_at {
+                self.settle(&p);
+                continue;
+            }
             match self.sides(&p) {
                 Some((sides, both)) => {
-                    let no_socket = Some(Charge::Unattributed(Unattributed::NoSocket));
-                    self.charge(&p, &sides, &[no_socket, no_socket], both);
+                    let mut charges = [None, None];
+                    for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+                        *slot = Some(self.charge_at_end(key));
+                    }
+                    self.charge(&p, &sides, &charges, both);
                 }
                 None => self.not_local(&p),
             }
@@ -251,6 +304,16 @@ impl Engine {
             flows: self.seen.seen(),
             unreadable_processes: self.table.unreadable_processes,
             skipped: self.skipped,
+        }
+    }
+
+    /// A parked side's charge when no scan is left: its flow's owner if known (the packet
+    /// waited for its other end), else why not.
+    fn charge_at_end(&mut self, key: FlowKey) -> Charge {
+        match self.flows.get(&key) {
+            Some(FlowState::Known { flow }) => Charge::Flow(flow),
+            Some(FlowState::Unowned { reason, .. }) => Charge::Unattributed(reason),
+            Some(FlowState::Pending { .. }) | None => Charge::Unattributed(Unattributed::NoSocket),
         }
     }
 
@@ -420,6 +483,7 @@ impl Engine {
         let owner = self.ledger.owner(&info);
         let flow = self.ledger.open_flow(owner, quality, key);
         self.remember(key, FlowState::Known { flow });
+        self.resolutions += 1;
         Some(flow)
     }
 
@@ -431,6 +495,7 @@ impl Engine {
                 let owner = self.ledger.owner(&info);
                 let flow = self.ledger.open_flow(owner, quality, key);
                 self.remember(key, FlowState::Known { flow });
+                self.resolutions += 1;
                 Some(flow)
             }
             Lookup::Unowned(_) => None,
@@ -688,6 +753,23 @@ mod tests {
     }
 
     #[test]
+    fn packets_parked_at_the_end_are_settled_by_the_last_table() {
+        let mut e = engine(16);
+        e.apply_socket_log(vec![logged(
+            7,
+            Proto::Tcp,
+            "198.18.0.1:5001",
+            "198.18.0.2:80",
+        )]);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(100)));
+        // The final scan: every record came before it, so no grace is owed.
+        e.apply_scan(scan(1, ms(110), &[(42, Proto::Tcp, conn.0, conn.1)]));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 42), (0, 100));
+    }
+
+    #[test]
     fn a_flow_given_up_on_is_attributed_once_the_log_knows_it() {
         let mut e = engine(16);
         let conn = ("198.18.0.1:4000", "198.18.0.2:53");
@@ -741,13 +823,10 @@ mod tests {
     }
 
     #[test]
-    fn attributed_traffic_asks_for_no_scan_and_unattributed_for_the_periodic_one() {
+    fn attributed_traffic_asks_one_look_at_its_remote_end_and_unattributed_the_periodic_scan() {
         let mut e = engine(16);
-        e.apply_scan(scan(
-            1,
-            ms(0),
-            &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
-        ));
+        let known = [(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")];
+        e.apply_scan(scan(1, ms(0), &known));
         e.packet(&pkt(
             Proto::Tcp,
             "198.18.0.1:5000",
@@ -755,15 +834,28 @@ mod tests {
             100,
             ms(1),
         ));
-        assert_eq!(e.take_rescan_request(), None);
-        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(2)));
+        assert_eq!(
+            e.take_rescan_request(),
+            Some(RescanRequest::Early),
+            "its remote end may be a container started since the last scan"
+        );
+        e.apply_scan(scan(2, ms(2), &known));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:5000",
+            "198.18.0.2:80",
+            100,
+            ms(3),
+        ));
+        assert_eq!(e.take_rescan_request(), None, "looked for once");
+        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(4)));
         assert_eq!(
             e.take_rescan_request(),
             Some(RescanRequest::Early),
             "first sight"
         );
         assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
-        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(3)));
+        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(5)));
         assert_eq!(e.take_rescan_request(), None, "each at most once per table");
     }
 
@@ -990,6 +1082,88 @@ mod tests {
                 bytes: 140
             }
         );
+    }
+
+    /// Scan `gen`: the host's client (pid 10) holds `client` ↔ `server`; with
+    /// `container`, namespace 7 (198.18.0.2) too, where pid 20 holds the other end.
+    fn client_and_late_server(
+        gen: u64,
+        started_at: Timestamp,
+        (client, server): (&str, &str),
+        container: bool,
+    ) -> SocketTable {
+        let row = |local: &str, remote: &str, inode| SocketRow {
+            proto: Proto::Udp,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            inode,
+            listening: false,
+        };
+        let mut result = ScanResult {
+            started_at,
+            local_addrs: vec![HOST.parse().unwrap()],
+            sockets: vec![row(client, server, 1)],
+            fds: vec![(10, 1)],
+            processes: vec![process(10)],
+            ..ScanResult::default()
+        };
+        if container {
+            result.fds.push((20, 2));
+            result.processes.push(process(20));
+            result.namespaces.push(crate::attrib::NamespaceScan {
+                id: 7,
+                addrs: vec!["198.18.0.2".parse().unwrap()],
+                sockets: vec![row(server, client, 2)],
+            });
+        }
+        SocketTable::build(gen, result)
+    }
+
+    #[test]
+    fn a_late_container_gets_its_end_of_packets_whose_near_end_was_known() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(11)));
+        assert_eq!(e.pending_len(), 2, "they wait for a look at 198.18.0.2");
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Early));
+        e.apply_scan(client_and_late_server(2, ms(20), conn, true));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(30)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (40, 200));
+        assert_eq!(bytes_of(&f, 20), (200, 40), "the container's server");
+        assert_eq!(f.both_ends.packets, 3);
+    }
+
+    #[test]
+    fn a_remote_end_a_scan_looked_for_in_vain_is_charged_to_the_near_end_alone() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        // A scan that began before the packet did not look for it.
+        e.apply_scan(client_and_late_server(2, ms(5), conn, false));
+        assert_eq!(e.pending_len(), 1);
+        e.apply_scan(client_and_late_server(3, ms(20), conn, false));
+        assert_eq!(e.pending_len(), 0);
+        e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(30)));
+        assert_eq!(e.pending_len(), 0, "not looked for again so soon");
+        assert_eq!(e.take_rescan_request(), None);
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (40, 100));
+        assert_eq!(f.both_ends.packets, 0);
+    }
+
+    #[test]
+    fn packets_still_waiting_for_their_remote_end_at_the_end_go_to_the_near_end() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (0, 100));
+        assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).packets, 0);
     }
 
     #[test]

@@ -91,3 +91,62 @@ fn a_lone_burst_on_a_quiet_link_is_attributed_with_proc_alone() {
 fn a_lone_burst_on_a_quiet_link_is_attributed_with_the_socket_log() {
     lone_burst("auto", 7602);
 }
+
+/// A client whose connected UDP socket netflow knows from its first scan talks to a
+/// server in another namespace that started after netflow (nothing of that namespace
+/// was known): the client's end is attributed at once, and the server's end must not
+/// be left out.
+fn late_peer_in_another_namespace(ebpf: &str, port: u16) {
+    let lab = Lab::new();
+    let dir = Scratch::new(&format!("late-peer-{ebpf}"));
+    let mut client = Peer::start(
+        &lab,
+        &lab.a,
+        &["udp-client", &format!("{B4}:{port}"), "10", "200", "wait"],
+    );
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d", "4s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", ebpf,
+        ],
+    );
+    // The first scan has run once a scan's worth of time has passed.
+    std::thread::sleep(Duration::from_millis(500));
+    let server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:{port}"), "10", "64"],
+    );
+    client.go();
+    let moved = client.done();
+    let server_moved = server.done();
+    assert_eq!(moved.recv_packets, 10, "{moved:?} {server_moved:?}");
+    let report = nf.finish(Duration::from_secs(30));
+
+    assert_eq!(
+        bytes(row(&report, client.pid)),
+        udp_ip_bytes(&moved),
+        "--ebpf {ebpf}"
+    );
+    assert_eq!(
+        bytes(row(&report, server.pid)),
+        udp_ip_bytes(&server_moved),
+        "--ebpf {ebpf}: {report:#}"
+    );
+    assert_no_udp_unattributed(&report);
+    assert_totals_add_up(&report);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_late_peer_in_another_namespace_is_found_with_proc_alone() {
+    late_peer_in_another_namespace("off", 7611);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_late_peer_in_another_namespace_is_found_with_the_socket_log() {
+    late_peer_in_another_namespace("auto", 7612);
+}

@@ -175,6 +175,40 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 #[test]
+fn targeted_scan_also_reads_processes_that_started_since_the_last_scan() {
+    let root = fixture_copy("netflow-proc-new-pid");
+    let info = system_info();
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), info);
+    let addrs = vec!["10.0.0.1".parse().unwrap()];
+    scanner.scan(Timestamp(0), addrs.clone(), false);
+
+    // A new process, 700, holds a new connection; sleep (500, not a holder) gets a
+    // socket fd that is in no table: it shows whether 500 was read (a full walk).
+    copy_tree(&root.join("400"), &root.join("700"));
+    let stat = std::fs::read_to_string(root.join("400/stat")).unwrap();
+    std::fs::write(
+        root.join("700/stat"),
+        stat.replacen("400 (resolver)", "700 (late)", 1),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("700/fd/2")).unwrap();
+    std::os::unix::fs::symlink("socket:[6005]", root.join("700/fd/2")).unwrap();
+    let tcp = root.join("net/tcp");
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.push_str("   3: 0100000A:9C44 090000FD:01BB 01 00000000:00000000 00:00000000 00000000     0        0 6005 1 0000000000000000 100 0 0 10 0\n");
+    std::fs::write(&tcp, table).unwrap();
+    std::os::unix::fs::symlink("socket:[9999]", root.join("500/fd/9")).unwrap();
+
+    let targeted = scanner.scan(Timestamp(1), addrs, true);
+    assert!(
+        targeted.fds.contains(&(700, 6005)),
+        "the new process was read"
+    );
+    assert!(!targeted.fds.contains(&(500, 9999)), "no full walk");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn targeted_scan_reads_only_known_holders_unless_a_socket_is_left_without_one() {
     let root = fixture_copy("netflow-proc");
     let info = system_info();

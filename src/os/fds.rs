@@ -71,6 +71,9 @@ pub struct FdMemo {
     by_pid: HashMap<u32, PidFds>,
     /// Fds remembered, over every pid.
     remembered: usize,
+    /// Every pid at the last listing of the root, sorted: what [`FdMemo::new_pids`]
+    /// compares with.
+    listed: Vec<u32>,
 }
 
 impl FdMemo {
@@ -87,14 +90,9 @@ impl FdMemo {
         limits: FdLimits,
         room: &mut dyn FnMut(u64) -> bool,
     ) -> FdWalk {
-        let Ok(dir) = fs::read_dir(root) else {
+        let Some(pids) = list_pids(root) else {
             return FdWalk::default();
         };
-        let mut pids: Vec<u32> = dir
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-            .collect();
-        pids.sort_unstable();
         let walk = self.walk(root, &pids, trust_memo, limits, room);
         let mut forgotten = 0;
         self.by_pid.retain(|pid, fds| {
@@ -105,7 +103,25 @@ impl FdMemo {
             live
         });
         self.remembered -= forgotten;
+        self.listed = pids;
         walk
+    }
+
+    /// Processes that started since the root was last listed (by this or by
+    /// [`FdMemo::walk_all`]), sorted. One directory listing: a targeted scan walks them
+    /// beside the known socket holders, so a process that started since (in a
+    /// container, say) is found without walking every process (issue #17 item 8).
+    pub fn new_pids(&mut self, root: &Path) -> Vec<u32> {
+        let Some(pids) = list_pids(root) else {
+            return Vec::new();
+        };
+        let new = pids
+            .iter()
+            .copied()
+            .filter(|pid| self.listed.binary_search(pid).is_err())
+            .collect();
+        self.listed = pids;
+        new
     }
 
     pub fn is_empty(&self) -> bool {
@@ -243,6 +259,17 @@ impl FdMemo {
         }
         walk
     }
+}
+
+/// The pids under `root`, sorted; `None` if it cannot be listed.
+fn list_pids(root: &Path) -> Option<Vec<u32>> {
+    let mut pids: Vec<u32> = fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    pids.sort_unstable();
+    Some(pids)
 }
 
 /// Fds listed between two checks of the memory left, where the fd count was not

@@ -194,9 +194,12 @@ impl ProcScanner {
     /// details of the processes that hold sockets, and the other namespaces they live in.
     ///
     /// A `targeted` scan (the early ones, asked for by unknown traffic) first reads only
-    /// the fd tables of the processes that held sockets at the last scan; the whole
-    /// /proc is walked only if a socket is left without a holder. Busy hosts have far
-    /// more processes than socket holders, and new sockets mostly belong to known ones.
+    /// the fd tables of the processes that held sockets at the last scan and of those
+    /// that started since; the whole /proc is walked only if a socket is left without a
+    /// holder. Busy hosts have far more processes than socket holders, and new sockets
+    /// mostly belong to known or new ones. New processes matter most in namespaces no
+    /// scan has read: their sockets are in no table here, so no socket would be left
+    /// without a holder to send the scan to the whole /proc.
     pub fn scan(
         &mut self,
         started_at: Timestamp,
@@ -214,9 +217,13 @@ impl ProcScanner {
         };
         if targeted && !self.last_holders.is_empty() {
             let holders = std::mem::take(&mut self.last_holders);
+            let mut targets = self.fds.new_pids(&self.root);
+            targets.extend_from_slice(&holders);
+            targets.sort_unstable();
+            targets.dedup();
             let walk = self
                 .fds
-                .walk(&self.root, &holders, true, limits, &mut |n| room.list(n));
+                .walk(&self.root, &targets, true, limits, &mut |n| room.list(n));
             self.last_holders = holders;
             let result = self.complete(started_at, &local_addrs, sockets, walk, max_rows);
             if orphans(&result).all(|inode| self.last_orphans.binary_search(&inode).is_ok()) {

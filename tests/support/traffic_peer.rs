@@ -8,9 +8,10 @@
 //!       connects, writes send-bytes, reads exactly recv-bytes.
 //!   udp-server <listen-addr> <count> <reply-size>
 //!       unconnected socket: answers up to `count` datagrams with `reply-size` bytes each.
-//!   udp-client <server-addr> <count> <size>
+//!   udp-client <server-addr> <count> <size> [wait]
 //!       connected socket: sends `count` datagrams of `size` bytes, one at a time,
-//!       waiting up to 1 s for each reply.
+//!       waiting up to 1 s for each reply. With `wait`, it sends only once a line
+//!       arrives on stdin (the socket already set up and connected).
 //!
 //!   tcp-client <server-addr> <send-bytes> <recv-bytes> exit
 //!       the same, but spreads its writes over about a second and exits as soon as its
@@ -79,7 +80,12 @@ fn main() {
         "udp-flood" => udp_flood(addr(1), num(2), num(3), args.get(4).map_or(1, |_| num(4))),
         "udp-sink" => udp_sink(addr(1), num(2)),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
-        "udp-client" => udp_client(addr(1), num(2), num(3)),
+        "udp-client" => udp_client(
+            addr(1),
+            num(2),
+            num(3),
+            args.get(4).is_some_and(|a| a == "wait"),
+        ),
         _ => usage(),
     }
 }
@@ -311,7 +317,7 @@ fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
     linger(socket);
 }
 
-fn udp_client(server: SocketAddr, count: usize, size: usize) {
+fn udp_client(server: SocketAddr, count: usize, size: usize, wait: bool) {
     let bind = any_port_for(server);
     let socket = UdpSocket::bind(bind).expect("bind");
     socket.connect(server).expect("connect");
@@ -319,6 +325,12 @@ fn udp_client(server: SocketAddr, count: usize, size: usize) {
         .set_read_timeout(Some(Duration::from_secs(1)))
         .expect("timeout");
     say(format!("ready {}", socket.local_addr().expect("addr")));
+    if wait {
+        io::stdin()
+            .lock()
+            .read_line(&mut String::new())
+            .expect("go");
+    }
     let payload = vec![b'q'; size];
     let mut buf = vec![0u8; 65_536];
     let (mut sent, mut recv, mut sent_packets, mut recv_packets) = (0, 0, 0, 0);
