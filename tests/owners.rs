@@ -150,3 +150,68 @@ fn a_late_peer_in_another_namespace_is_found_with_proc_alone() {
 fn a_late_peer_in_another_namespace_is_found_with_the_socket_log() {
     late_peer_in_another_namespace("auto", 7612);
 }
+
+/// A client whose main thread exited (pthread_exit) before it opened its socket: its
+/// /proc/PID/fd is empty, its fds are listed under /proc/PID/task/TID/fd.
+fn main_thread_exited(ebpf: &str, port: u16) {
+    let lab = Lab::new();
+    let dir = Scratch::new(&format!("main-exited-{ebpf}"));
+    let server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:{port}"), "10", "64"],
+    );
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d", "3s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", ebpf,
+        ],
+    );
+    let client = Peer::start(
+        &lab,
+        &lab.a,
+        &[
+            "udp-client-main-exits",
+            &format!("{B4}:{port}"),
+            "10",
+            "200",
+        ],
+    );
+    let moved = client.done();
+    let server_moved = server.done();
+    assert_eq!(moved.recv_packets, 10, "{moved:?} {server_moved:?}");
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", client.pid)).unwrap();
+    assert!(
+        state.contains(") Z "),
+        "the main thread has exited: {state}"
+    );
+    let report = nf.finish(Duration::from_secs(30));
+
+    let r = row(&report, client.pid);
+    assert_eq!(bytes(r), udp_ip_bytes(&moved), "--ebpf {ebpf}: {r:#}");
+    assert!(
+        r["cmdline"]
+            .as_str()
+            .unwrap()
+            .contains("udp-client-main-exits"),
+        "named from a live thread: {r:#}"
+    );
+    assert_eq!(r["exited"], false, "it still runs: {r:#}");
+    assert_eq!(bytes(row(&report, server.pid)), udp_ip_bytes(&server_moved));
+    assert_no_udp_unattributed(&report);
+    assert_totals_add_up(&report);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_process_whose_main_thread_exited_is_found_with_proc_alone() {
+    main_thread_exited("off", 7621);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_process_whose_main_thread_exited_is_found_with_the_socket_log() {
+    main_thread_exited("auto", 7622);
+}

@@ -157,6 +157,51 @@ fn running_means_same_start_time_and_not_a_zombie() {
     assert!(!netflow::os::procfs::is_running(&root, key(999, 1)), "gone");
 }
 
+#[test]
+fn a_process_whose_main_thread_exited_is_read_through_a_live_thread() {
+    let root = fixture_copy("netflow-proc-main-exited");
+    // 800: the main thread has exited (a zombie leader with an empty fd directory);
+    // thread 801 works on, and the fd table is listed under it.
+    let dir = root.join("800");
+    for sub in ["fd", "task/800/fd", "task/801/fd"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let stat = std::fs::read_to_string(root.join("600/stat")).unwrap();
+    let stat = stat.replacen(
+        "600 (defunct-worker) Z 100 600 600",
+        "800 (server) Z 1 800 800",
+        1,
+    );
+    std::fs::write(dir.join("stat"), stat.replacen(" 6000 ", " 8000 ", 1)).unwrap();
+    std::fs::write(dir.join("cmdline"), "").unwrap();
+    std::fs::copy(root.join("400/status"), dir.join("status")).unwrap();
+    std::fs::write(dir.join("task/801/cmdline"), "server\0--threads\0").unwrap();
+    std::os::unix::fs::symlink("socket:[6006]", dir.join("task/801/fd/3")).unwrap();
+    let tcp = root.join("net/tcp");
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.push_str("   3: 0100000A:1F90 090000FD:C350 01 00000000:00000000 00:00000000 00000000     0        0 6006 1 0000000000000000 100 0 0 10 0\n");
+    std::fs::write(&tcp, table).unwrap();
+
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), system_info());
+    let addrs = vec!["10.0.0.1".parse().unwrap()];
+    for n in 0..2 {
+        // The second scan remembers the thread it read.
+        let scan = scanner.scan(Timestamp(n), addrs.clone(), false);
+        assert!(scan.fds.contains(&(800, 6006)), "scan {n}: {:?}", scan.fds);
+        let info = scan.processes.iter().find(|p| p.key.pid == 800).unwrap();
+        assert_eq!(info.cmdline, "server --threads", "from the live thread");
+    }
+    let key = netflow::model::ProcessKey {
+        pid: 800,
+        start_time: 8000,
+    };
+    assert!(
+        netflow::os::procfs::is_running(&root, key),
+        "it still works"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 /// Copies a fixture tree (symlinks as symlinks) so a test can change it.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -1,5 +1,9 @@
 //! Which process holds which socket: a walk over `/proc/PID/fd`.
 //!
+//! A process whose main thread has exited (`pthread_exit` in main) while others work
+//! shows an empty `/proc/PID/fd`: its fd table is listed under each live thread,
+//! `/proc/PID/task/TID/fd`, and is read there (issue #17 item 6).
+//!
 //! Reading each fd's link is most of a scan's cost (~4 µs each; 10,000 sockets take
 //! ~40 ms). The memo remembers every fd's target, so a rescan lists each fd directory
 //! (one getdents; or, where the fd count is unchanged, one stat) and reads links only
@@ -10,7 +14,9 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::iter::Peekable;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// What a walk over `root/*/fd` found.
 #[derive(Default)]
@@ -49,6 +55,9 @@ impl FdLimits {
 struct PidFds {
     sockets: Vec<(u32, u64)>,
     others: Vec<u32>,
+    /// The thread whose fd directory was read, when the main thread's was empty
+    /// because it had exited.
+    task: Option<u32>,
 }
 
 impl PidFds {
@@ -169,8 +178,11 @@ impl FdMemo {
         };
         let mut fresh: Vec<(u64, u32)> = Vec::new();
         for &pid in pids {
-            let fd_dir = root.join(pid.to_string()).join("fd");
-            let Ok(meta) = fs::metadata(&fd_dir) else {
+            let task = self.by_pid.get(&pid).and_then(|known| known.task);
+            // A thread read last time may have exited since: then the main one's.
+            let meta = fs::metadata(fd_path(root, pid, task))
+                .or_else(|_| fs::metadata(fd_path(root, pid, None)));
+            let Ok(meta) = meta else {
                 // Exited mid-scan.
                 self.forget(pid);
                 continue;
@@ -196,9 +208,8 @@ impl FdMemo {
                 walk.skipped_fds += count;
                 continue;
             }
-            let fd_dir = root.join(pid.to_string()).join("fd");
-            let entries = match fs::read_dir(&fd_dir) {
-                Ok(d) => d,
+            let (task, entries) = match open_fds(root, pid) {
+                Ok(opened) => opened,
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                     walk.unreadable += 1;
                     continue;
@@ -210,7 +221,10 @@ impl FdMemo {
                 }
             };
             let known = self.forget(pid).filter(|_| trust_memo).unwrap_or_default();
-            let mut now = PidFds::default();
+            let mut now = PidFds {
+                task,
+                ..PidFds::default()
+            };
             // Fds beyond the count paid for (it grew, or the kernel says 0) are paid
             // for as they come; a process cut short is neither remembered nor whole.
             let (mut paid, mut listed, mut cut) = (count, 0u64, false);
@@ -259,6 +273,48 @@ impl FdMemo {
         }
         walk
     }
+}
+
+/// `root/PID/fd`, or with `task`, `root/PID/task/TID/fd`.
+fn fd_path(root: &Path, pid: u32, task: Option<u32>) -> PathBuf {
+    let dir = root.join(pid.to_string());
+    match task {
+        Some(tid) => dir.join("task").join(tid.to_string()).join("fd"),
+        None => dir.join("fd"),
+    }
+}
+
+/// Opens a process's fd directory: its own, unless that is empty because the main
+/// thread has exited while others live; then a live thread's (the table is shared), and
+/// which thread that is.
+fn open_fds(root: &Path, pid: u32) -> io::Result<(Option<u32>, Peekable<fs::ReadDir>)> {
+    let mut own = fs::read_dir(fd_path(root, pid, None))?.peekable();
+    if own.peek().is_some() {
+        return Ok((None, own));
+    }
+    // Empty: a process without files (kernel threads; one stat each) or one whose main
+    // thread has exited.
+    let other = live_thread(&root.join(pid.to_string()), pid)
+        .and_then(|tid| Some((tid, fs::read_dir(fd_path(root, pid, Some(tid))).ok()?)));
+    Ok(match other {
+        Some((tid, entries)) => (Some(tid), entries.peekable()),
+        None => (None, own),
+    })
+}
+
+/// A thread of the process at `dir` (its /proc directory) other than the main one,
+/// `pid`; `None` for a single-threaded process (`task` links one entry per thread,
+/// so one stat tells).
+pub fn live_thread(dir: &Path, pid: u32) -> Option<u32> {
+    let tasks = dir.join("task");
+    if fs::metadata(&tasks).ok()?.nlink() <= 3 {
+        return None;
+    }
+    fs::read_dir(&tasks)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&tid| tid != pid)
 }
 
 /// The pids under `root`, sorted; `None` if it cannot be listed.

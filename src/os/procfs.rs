@@ -21,7 +21,7 @@ use procfs::process::Stat;
 use procfs::{FromRead, FromReadSI, SystemInfo};
 
 use super::cgroup::MemoryGauge;
-use super::fds::{FdLimits, FdMemo, FdWalk};
+use super::fds::{live_thread, FdLimits, FdMemo, FdWalk};
 use super::sockdiag;
 use super::users::Users;
 use crate::attrib::{NamespaceScan, ScanResult, Skipped, SocketRow};
@@ -457,9 +457,16 @@ pub fn read_process(root: &Path, pid: u32, start_time: u64, users: &Users) -> Op
     (stat.starttime == start_time).then(|| process_details(&dir, key, stat, users))
 }
 
-/// Everything a report says about a process, from its /proc directory.
+/// Everything a report says about a process, from its /proc directory. The command
+/// line, executable and namespace of a process whose main thread has exited (a zombie
+/// leader while other threads work) are read from a live thread: the leader's are gone.
 fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> ProcessInfo {
-    let cmdline = fs::read(dir.join("cmdline"))
+    let live = match stat.state {
+        'Z' => live_thread(dir, key.pid).map(|tid| dir.join("task").join(tid.to_string())),
+        _ => None,
+    };
+    let live = live.as_deref().unwrap_or(dir);
+    let cmdline = fs::read(live.join("cmdline"))
         .map(|raw| join_cmdline(&raw))
         .unwrap_or_default();
     // Read as bytes: status begins with the process's name and cgroup paths are named
@@ -474,12 +481,12 @@ fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> Pr
         ppid: u32::try_from(stat.ppid).unwrap_or(0),
         name: stat.comm,
         cmdline,
-        exe: fs::read_link(dir.join("exe"))
+        exe: fs::read_link(live.join("exe"))
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
         uid,
         user: uid.map(|u| users.name(u)).unwrap_or_default(),
-        netns: ns_inode(dir).unwrap_or(0),
+        netns: ns_inode(live).unwrap_or(0),
         cgroup: cgroup.clone(),
         container_id: container_id(&cgroup),
     }
@@ -512,10 +519,18 @@ fn with_skipped_rows(mut scan: ScanResult, skipped: u64) -> ScanResult {
 }
 
 /// Whether the process is still running: its pid exists with the same start time and
-/// it is not a zombie (a process that exited but was not yet reaped by its parent).
+/// it is not a zombie (a process that exited but was not yet reaped by its parent) --
+/// unless only its main thread has exited and others still run.
 pub fn is_running(root: &Path, key: ProcessKey) -> bool {
-    Stat::from_file(root.join(key.pid.to_string()).join("stat"))
-        .is_ok_and(|s| s.starttime == key.start_time && s.state != 'Z' && s.state != 'X')
+    let dir = root.join(key.pid.to_string());
+    Stat::from_file(dir.join("stat")).is_ok_and(|s| {
+        let alive = match s.state {
+            'Z' => live_thread(&dir, key.pid).is_some(),
+            'X' => false,
+            _ => true,
+        };
+        s.starttime == key.start_time && alive
+    })
 }
 
 /// Lines of a /proc/net table parsed at once: the file is read in chunks, so a table

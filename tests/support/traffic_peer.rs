@@ -35,6 +35,10 @@
 //!   udp-chatter <server-addr> <sockets> <seconds>
 //!       opens `sockets` connected UDP sockets and sends 100 bytes on each once a
 //!       second for `seconds`: many long-lived small flows.
+//!   udp-client-main-exits <server-addr> <count> <size>
+//!       udp-client on a second thread, started once the main thread has exited
+//!       (pthread_exit): /proc/PID/fd is then empty, the fds are under
+//!       /proc/PID/task/TID/fd.
 //!   udp-flood <server-addr> <count> <size> [flows]
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
 //!   udp-sink <listen-addr> <seconds>
@@ -80,6 +84,10 @@ fn main() {
         "udp-flood" => udp_flood(addr(1), num(2), num(3), args.get(4).map_or(1, |_| num(4))),
         "udp-sink" => udp_sink(addr(1), num(2)),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
+        "udp-client-main-exits" => {
+            let (server, count, size) = (addr(1), num(2), num(3));
+            main_thread_exits(move || udp_client(server, count, size, false))
+        }
         "udp-client" => udp_client(
             addr(1),
             num(2),
@@ -294,6 +302,36 @@ fn prefork_server(listen: SocketAddr, workers: usize, per_worker: usize, each: u
         }
     }
     linger(listener);
+}
+
+/// Runs `work` on a second thread once the main thread has exited, as a C program that
+/// calls pthread_exit in main does; the process ends when `work` returns.
+#[allow(
+    unsafe_code,
+    reason = "ending the main thread alone (exit(2), not exit_group) is what this role is for"
+)]
+fn main_thread_exits(work: impl FnOnce() + Send + 'static) -> ! {
+    std::thread::spawn(move || {
+        // /proc/self is the thread group leader's: a zombie once the main thread exited.
+        for _ in 0..500 {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            if state.starts_with('Z') {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        work();
+    });
+    // pthread_exit would unwind into Rust's main, which may not catch a forced unwind
+    // (glibc aborts): the raw exit(2) system call ends this thread alone, unwinding
+    // nothing.
+    // SAFETY: nothing the main thread owns is used by the other thread, which runs
+    // until it returns; then the process ends.
+    unsafe {
+        libc::syscall(libc::SYS_exit, 0);
+    }
+    unreachable!("exit(2) returned")
 }
 
 fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
