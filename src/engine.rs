@@ -16,10 +16,12 @@ use crate::attrib::{
     RemoteChecks, Skipped, SocketLog, SocketTable,
 };
 use crate::model::{
-    canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
+    canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessInfo, ProcessKey, Timestamp,
+    Unattributed,
 };
 use crate::wire::PacketSummary;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
 /// packets stop waiting in the retry ring. Two covers a socket accepted just after a
@@ -496,10 +498,28 @@ impl Engine {
     }
 
     /// Looks the flow up in the current table, else in the socket log; on success
-    /// caches its ledger index.
+    /// caches its ledger index. When both know the socket's process, /proc's details
+    /// are kept with the log's start in nanoseconds: it tells apart two processes that
+    /// got the same pid within one tick, which /proc's ticks cannot (issue #17 item 6).
     fn resolve(&mut self, key: FlowKey) -> Option<u32> {
         let (info, quality) = match self.table.lookup(&key) {
-            Lookup::Owned(info, quality) => (info, quality),
+            Lookup::Owned(info, quality) => match self.socket_log.lookup(&key) {
+                Some(logged)
+                    if info.key.start_ns.is_none()
+                        && logged.key.start_ns.is_some()
+                        && info.key.may_be(&logged.key) =>
+                {
+                    let key = logged.key;
+                    (
+                        Arc::new(ProcessInfo {
+                            key,
+                            ..(*info).clone()
+                        }),
+                        quality,
+                    )
+                }
+                _ => (info, quality),
+            },
             Lookup::Unowned(_) => (self.socket_log.lookup(&key)?, MatchQuality::SocketLog),
         };
         let owner = self.ledger.owner(&info);
@@ -876,6 +896,26 @@ mod tests {
         let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 42), (0, 100));
         assert_eq!(bytes_of(&f, 7), (0, 0));
+    }
+
+    #[test]
+    fn a_socket_proc_and_the_log_both_know_keeps_procs_match_and_the_logs_start_in_ns() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        let mut log = logged(42, Proto::Tcp, conn.0, conn.1);
+        let key = ProcessKey {
+            start_ns: Some(10_420_000_005),
+            ..log.owner.key
+        };
+        log.owner = Arc::new(ProcessInfo { key, ..process(42) });
+        e.apply_socket_log(vec![log]);
+        e.apply_scan(scan(1, ms(0), &[(42, Proto::Tcp, conn.0, conn.1)]));
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(10)));
+        let f = e.finish(|_| true);
+        let row = &f.ledger.processes()[0];
+        assert_eq!(row.info.key, key);
+        assert_eq!(row.matched_by, [MatchQuality::Exact]);
+        assert_eq!(row.info.cmdline, "p42", "/proc's details");
     }
 
     #[test]

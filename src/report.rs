@@ -210,6 +210,9 @@ pub struct ProcessRow {
     pub pid: u32,
     /// Kernel clock ticks since boot; with `pid`, identifies the process uniquely.
     pub start_time_ticks: u64,
+    /// Nanoseconds since boot, when the kernel socket log saw the process: two processes
+    /// that got the same pid within one tick share `start_time_ticks` and differ here.
+    pub start_time_ns: Option<u64>,
     pub ppid: u32,
     pub name: String,
     pub cmdline: String,
@@ -531,6 +534,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         rank,
         pid: p.info.key.pid,
         start_time_ticks: p.info.key.start_time,
+        start_time_ns: p.info.key.start_ns,
         ppid: p.info.ppid,
         name: p.info.name.clone(),
         cmdline: p.info.cmdline.clone(),

@@ -215,3 +215,84 @@ fn a_process_whose_main_thread_exited_is_found_with_proc_alone() {
 fn a_process_whose_main_thread_exited_is_found_with_the_socket_log() {
     main_thread_exited("auto", 7622);
 }
+
+/// Two processes that got the same pid within one clock tick (so /proc/PID/stat gives
+/// both the same start time): A makes 3 exchanges of 200 bytes and exits at once, B
+/// makes 3 of 300 and lingers. Returns the report, the pid and each one's (in, out).
+fn same_tick_pair(ebpf: &str, port: u16) -> (serde_json::Value, u32, (u64, u64), (u64, u64)) {
+    let lab = Lab::new();
+    let dir = Scratch::new(&format!("same-tick-{ebpf}"));
+    let _server = Peer::start(
+        &lab,
+        &lab.b,
+        &["udp-server", &format!("{B4}:{port}"), "1000", "64"],
+    );
+    let nf = Netflow::start(
+        &lab,
+        &lab.a,
+        &dir.0,
+        &[
+            "-d", "3s", "-i", "eth0", "--format", "json", "-n", "0", "--ebpf", ebpf,
+        ],
+    );
+    let pair = Peer::start(
+        &lab,
+        &lab.a,
+        &["same-tick-pair", &format!("{B4}:{port}"), "3", "200", "300"],
+    );
+    let line = pair.line(Duration::from_secs(10));
+    let fields: Vec<u64> = line
+        .strip_prefix("pair ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let (pid, a_replies, b_replies) = (fields[0] as u32, fields[1], fields[2]);
+    assert_eq!((a_replies, b_replies), (3, 3));
+    let report = nf.finish(Duration::from_secs(30));
+    let a = (3 * (64 + UDP4), 3 * (200 + UDP4));
+    let b = (3 * (64 + UDP4), 3 * (300 + UDP4));
+    assert_totals_add_up(&report);
+    (report, pid, a, b)
+}
+
+/// The (in, out) bytes of every row of `pid`, sorted.
+fn rows_of(report: &serde_json::Value, pid: u32) -> Vec<(u64, u64)> {
+    let mut rows: Vec<(u64, u64)> = report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["pid"] == pid)
+        .map(bytes)
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+#[test]
+#[ignore = "needs root"]
+fn two_processes_with_one_pid_in_one_tick_are_two_rows_with_the_socket_log() {
+    let (report, pid, a, b) = same_tick_pair("auto", 7631);
+    assert_eq!(report["summary"]["socket_log"]["state"], "active");
+    assert_eq!(rows_of(&report, pid), [a, b], "{report:#}");
+    let starts: Vec<&serde_json::Value> = report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["pid"] == pid)
+        .map(|r| &r["start_time_ns"])
+        .collect();
+    assert_ne!(starts[0], starts[1], "told apart by their start in ns");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn two_processes_with_one_pid_in_one_tick_with_proc_alone_keep_the_second_exact() {
+    // /proc cannot tell them apart (one start tick), and the first lived for less than a
+    // tick, before any scan its packets asked for: its bytes are no_socket, and the row
+    // of the pid is the second process's alone.
+    let (report, pid, a, b) = same_tick_pair("off", 7632);
+    assert_eq!(rows_of(&report, pid), [b], "{report:#}");
+    let no_socket = &report["unattributed"]["no_socket"];
+    assert!(num(&no_socket["bytes"]) >= a.0 + a.1, "{no_socket}");
+}

@@ -144,7 +144,7 @@ fn local_addresses_come_from_the_scan() {
 #[test]
 fn running_means_same_start_time_and_not_a_zombie() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
-    let key = |pid, start_time| netflow::model::ProcessKey { pid, start_time };
+    let key = netflow::model::ProcessKey::from_ticks;
     assert!(netflow::os::procfs::is_running(&root, key(100, 5000)));
     assert!(
         !netflow::os::procfs::is_running(&root, key(100, 4999)),
@@ -191,10 +191,7 @@ fn a_process_whose_main_thread_exited_is_read_through_a_live_thread() {
         let info = scan.processes.iter().find(|p| p.key.pid == 800).unwrap();
         assert_eq!(info.cmdline, "server --threads", "from the live thread");
     }
-    let key = netflow::model::ProcessKey {
-        pid: 800,
-        start_time: 8000,
-    };
+    let key = netflow::model::ProcessKey::from_ticks(800, 8000);
     assert!(
         netflow::os::procfs::is_running(&root, key),
         "it still works"

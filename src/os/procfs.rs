@@ -427,10 +427,7 @@ impl ProcScanner {
     fn process(&self, pid: u32) -> Option<ProcessInfo> {
         let dir = self.root.join(pid.to_string());
         let stat = Stat::from_file(dir.join("stat")).ok()?;
-        let key = ProcessKey {
-            pid,
-            start_time: stat.starttime,
-        };
+        let key = ProcessKey::from_ticks(pid, stat.starttime);
         if let Some(known) = self.known.get(&key) {
             return Some(known.clone());
         }
@@ -450,10 +447,11 @@ pub fn ticks_per_second() -> u64 {
 
 /// A process's details, if `pid` under `root` is still the process that started at
 /// `start_time` (clock ticks since boot); `None` once it exited or its pid was reused.
+/// (Two processes that got the pid within one tick look the same here.)
 pub fn read_process(root: &Path, pid: u32, start_time: u64, users: &Users) -> Option<ProcessInfo> {
     let dir = root.join(pid.to_string());
     let stat = Stat::from_file(dir.join("stat")).ok()?;
-    let key = ProcessKey { pid, start_time };
+    let key = ProcessKey::from_ticks(pid, start_time);
     (stat.starttime == start_time).then(|| process_details(&dir, key, stat, users))
 }
 

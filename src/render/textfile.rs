@@ -4,13 +4,16 @@
 //! that rewrites the file each run replaces the values, and `rate()` is never needed
 //! (nor correct) on them.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
-use crate::report::Report;
+use crate::report::{ProcessRow, Report};
 
 /// Writes the report as Prometheus text (version 0.0.4).
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
+    let shared = shared_ticks(report);
+    let process_labels = |p: &ProcessRow, dir: &str| process_labels(p, dir, &shared);
     help(
         out,
         "netflow_process_bytes",
@@ -146,20 +149,40 @@ fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
 
 /// A process row's labels. `pid` and `start_time_ticks` together name one process
 /// (a pid reused during the window is another process, and node_exporter rejects the
-/// whole file if two series share their labels); a row of processes added up has pid 0
-/// and says what they share in `group_by` and `group_key`.
-fn process_labels(p: &crate::report::ProcessRow, dir: &str) -> String {
+/// whole file if two series share their labels) -- unless two processes got the pid
+/// within one tick: then `start_time_ns` (known from the socket log) tells them apart.
+/// A row of processes added up has pid 0 and says what they share in `group_by` and
+/// `group_key`.
+fn process_labels(p: &ProcessRow, dir: &str, shared: &HashSet<(u32, u64)>) -> String {
     let group = match &p.group {
         Some(g) => format!(",group_by=\"{}\",group_key=\"{}\"", g.by, escape(&g.key)),
         None => String::new(),
     };
+    let start_ns = match p.start_time_ns {
+        Some(ns) if shared.contains(&(p.pid, p.start_time_ticks)) => {
+            format!(",start_time_ns=\"{ns}\"")
+        }
+        _ => String::new(),
+    };
     format!(
-        "pid=\"{}\",start_time_ticks=\"{}\",comm=\"{}\",user=\"{}\"{group},direction=\"{dir}\"",
+        "pid=\"{}\",start_time_ticks=\"{}\"{start_ns},comm=\"{}\",user=\"{}\"{group},direction=\"{dir}\"",
         p.pid,
         p.start_time_ticks,
         escape(&p.name),
         escape(&p.user)
     )
+}
+
+/// The pids and start ticks that more than one row has.
+fn shared_ticks(report: &Report) -> HashSet<(u32, u64)> {
+    let mut rows = HashMap::new();
+    for r in report.processes.iter().filter(|r| r.group.is_none()) {
+        *rows.entry((r.pid, r.start_time_ticks)).or_insert(0) += 1;
+    }
+    rows.into_iter()
+        .filter(|&(_, n)| n > 1)
+        .map(|(tick, _)| tick)
+        .collect()
 }
 
 /// Label values escape backslash, double quote and newline.
@@ -222,6 +245,10 @@ mod tests {
         let mut reused = r.processes[0].clone();
         reused.start_time_ticks = 5_000;
         reused.rank = 3;
+        r.processes.push(reused.clone());
+        // And again within the same tick: told apart by the start in ns.
+        reused.start_time_ns = Some(50_000_000_001);
+        reused.rank = 4;
         r.processes.push(reused);
         for (name, by) in [("curl", "name"), ("", "other")] {
             let mut folded = r.processes[1].clone();
@@ -236,6 +263,12 @@ mod tests {
         let all = series(&t);
         let unique: std::collections::HashSet<&str> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len(), "duplicate series:\n{t}");
+        assert!(t.contains("start_time_ns=\"50000000001\""), "{t}");
+        assert_eq!(
+            t.matches("pid=\"77\",start_time_ticks=\"5\",comm").count(),
+            6,
+            "no start_time_ns where the tick is the row's own"
+        );
         assert!(t.contains(
             "netflow_process_bytes{pid=\"0\",start_time_ticks=\"0\",comm=\"curl\",user=\"root\",group_by=\"name\",group_key=\"curl\",direction=\"out\"} 200\n"
         ), "{t}");

@@ -74,10 +74,7 @@ fn engine() -> Engine {
     };
     for p in 0..PROCESSES {
         scan.processes.push(ProcessInfo {
-            key: ProcessKey {
-                pid: 1000 + p as u32,
-                start_time: 1,
-            },
+            key: ProcessKey::from_ticks(1000 + p as u32, 1),
             ppid: 1,
             name: format!("worker{p}"),
             cmdline: String::new(),
