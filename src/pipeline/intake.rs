@@ -103,6 +103,10 @@ impl FrameSink for Intake {
     fn idle(&mut self) {
         self.flush();
     }
+
+    fn holds(&self) -> bool {
+        !self.batch.is_empty()
+    }
 }
 
 impl Intake {
@@ -165,8 +169,7 @@ impl Intake {
     }
 
     /// Sends the batch to the engine, or counts it as dropped if the queue is full.
-    /// Allocates a batch buffer per [`BATCH`] packets or per capture read at most (a
-    /// read hands over at least one ring block), never per packet.
+    /// Allocates a batch buffer per [`BATCH`] packets at most, never per packet.
     pub fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
