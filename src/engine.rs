@@ -141,36 +141,57 @@ impl Engine {
             *slot = self.charge_now(key);
         }
         let decided = sides.iter().flatten().count() == charges.iter().flatten().count();
-        if decided && !self.awaits_remote(&sides, both, p.ts, self.resolutions != resolutions) {
+        let fresh = self.resolutions != resolutions;
+        if decided && !(fresh && !both && self.awaits_remote(sides, p.ts)) {
             self.charge(p, &sides, &charges, both);
         } else {
-            self.park(*p);
+            self.wait(*p, &sides, &charges);
         }
     }
 
-    /// Whether a packet with one local end waits for a scan that may find its remote
-    /// end local too (a process in a namespace no scan has read; issue #17 item 8).
-    /// Asked when a flow was just resolved (`fresh`), and of every packet only while
-    /// some remote end waits: the common packet pays one branch.
-    fn awaits_remote(
-        &mut self,
-        sides: &[Option<Side>; 2],
-        both: bool,
-        at: Timestamp,
-        fresh: bool,
-    ) -> bool {
-        if both || !(fresh || self.remotes.any_waiting()) {
-            return false;
-        }
-        let Some((key, _)) = sides[0] else {
+    /// Whether a flow just resolved, with one local end, must wait for a scan that may
+    /// find its remote end local too: a process in a network namespace no scan has read
+    /// (a container started since; issue #17 item 8). If so, the flow now waits
+    /// ([`FlowState::Awaiting`]), so its later packets cost nothing more than the cache
+    /// probe every packet makes.
+    // Rare (a flow's first packet, a packet that waits): kept out of line, so the
+    // per-packet path stays as small as it was (tests/benches/core.rs).
+    #[cold]
+    #[inline(never)]
+    fn awaits_remote(&mut self, [side, _]: [Option<Side>; 2], at: Timestamp) -> bool {
+        let Some((key, _)) = side else {
             return false;
         };
-        let remote = canonical_ip(key.remote.ip());
-        if fresh {
-            self.remotes.new_flow(remote, at)
-        } else {
-            self.remotes.waits(remote)
+        let Some(FlowState::Known { flow }) = self.flows.get(&key) else {
+            return false;
+        };
+        if !self.remotes.new_flow(canonical_ip(key.remote.ip()), at) {
+            return false;
         }
+        self.remember(key, FlowState::Awaiting { flow });
+        true
+    }
+
+    /// Parks a packet whose sides could not all be charged: asking for an early scan if
+    /// a side's owner is unknown, else (its flows only await a look at their remote
+    /// end) for the periodic one, so that a host talking to many new addresses pays at
+    /// most one scan per interval for them.
+    // Rare (a flow's first packet, a packet that waits): kept out of line, so the
+    // per-packet path stays as small as it was (tests/benches/core.rs).
+    #[cold]
+    #[inline(never)]
+    fn wait(&mut self, p: PacketSummary, sides: &[Option<Side>; 2], charges: &[Option<Charge>; 2]) {
+        let mut unknown = false;
+        for (&(key, _), charge) in sides.iter().flatten().zip(charges) {
+            unknown |= charge.is_none()
+                && !matches!(self.flows.get(&key), Some(FlowState::Awaiting { .. }));
+        }
+        if unknown {
+            self.early_wanted = true;
+        } else {
+            self.stale_wanted = true;
+        }
+        self.park(p);
     }
 
     /// Counts traffic that never reached the engine as a packet (skipped frames,
@@ -198,7 +219,13 @@ impl Engine {
             if p.ts >= verdict_before {
                 // The scan began before this packet (or the socket log may not have
                 // told all it knows of it yet): it proves nothing about it.
-                self.park(p);
+                match self.sides(&p) {
+                    Some((sides, _)) => self.wait(p, &sides, &[None, None]),
+                    None => {
+                        self.early_wanted = true;
+                        self.park(p);
+                    }
+                }
                 continue;
             }
             self.settle(&p);
@@ -272,15 +299,19 @@ impl Engine {
             for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
                 *slot = match self.flows.get(&key) {
                     Some(FlowState::Pending { .. }) => self.resolve(key).map(Charge::Flow),
+                    // The log found the remote end local: nothing more to wait for.
+                    Some(FlowState::Awaiting { flow }) if both => {
+                        self.remember(key, FlowState::Known { flow });
+                        Some(Charge::Flow(flow))
+                    }
                     _ => self.charge_now(key),
                 };
             }
-            let decided = sides.iter().flatten().count() == charges.iter().flatten().count();
-            if decided && !self.awaits_remote(&sides, both, p.ts, false) {
+            if sides.iter().flatten().count() == charges.iter().flatten().count() {
                 self.charge(&p, &sides, &charges, both);
             } else {
                 // Same count as drained: re-parking evicts nothing.
-                self.park(p);
+                self.wait(p, &sides, &charges);
             }
         }
     }
@@ -336,6 +367,10 @@ impl Engine {
     fn charge_at_end(&mut self, key: FlowKey) -> Charge {
         match self.flows.get(&key) {
             Some(FlowState::Known { flow }) => Charge::Flow(flow),
+            Some(FlowState::Awaiting { flow }) => {
+                self.remember(key, FlowState::Known { flow });
+                Charge::Flow(flow)
+            }
             Some(FlowState::Unowned { reason, .. }) => Charge::Unattributed(reason),
             Some(FlowState::Pending { .. }) | None => Charge::Unattributed(Unattributed::NoSocket),
         }
@@ -406,7 +441,7 @@ impl Engine {
     fn charge_now(&mut self, key: FlowKey) -> Option<Charge> {
         match self.flows.get(&key) {
             Some(FlowState::Known { flow }) => Some(Charge::Flow(flow)),
-            Some(FlowState::Pending { .. }) => None,
+            Some(FlowState::Pending { .. } | FlowState::Awaiting { .. }) => None,
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
@@ -434,6 +469,11 @@ impl Engine {
     fn charge_after_scan(&mut self, key: FlowKey) -> Charge {
         match self.flows.get(&key) {
             Some(FlowState::Known { flow }) => Charge::Flow(flow),
+            // The scan looked for the remote end: whatever it found, the wait is over.
+            Some(FlowState::Awaiting { flow }) => {
+                self.remember(key, FlowState::Known { flow });
+                Charge::Flow(flow)
+            }
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
@@ -556,8 +596,8 @@ impl Engine {
         }
     }
 
+    /// Parks a packet in the retry ring (the caller asks for the scan it needs).
     fn park(&mut self, p: PacketSummary) {
-        self.early_wanted = true;
         if let Some(evicted) = self.pending.push(p) {
             // Every local end of the evicted packet is lost to the overflow.
             let ends = match self.sides(&evicted) {
@@ -919,7 +959,7 @@ mod tests {
     }
 
     #[test]
-    fn attributed_traffic_asks_one_look_at_its_remote_end_and_unattributed_the_periodic_scan() {
+    fn attributed_traffic_asks_the_periodic_scan_to_look_at_its_remote_end_once() {
         let mut e = engine(16);
         let known = [(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")];
         e.apply_scan(scan(1, ms(0), &known));
@@ -932,7 +972,7 @@ mod tests {
         ));
         assert_eq!(
             e.take_rescan_request(),
-            Some(RescanRequest::Early),
+            Some(RescanRequest::Periodic),
             "its remote end may be a container started since the last scan"
         );
         e.apply_scan(scan(2, ms(2), &known));
@@ -1223,7 +1263,8 @@ mod tests {
         e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
         e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(11)));
         assert_eq!(e.pending_len(), 2, "they wait for a look at 198.18.0.2");
-        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Early));
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
+        assert_eq!(e.take_rescan_request(), None, "not an early one");
         e.apply_scan(client_and_late_server(2, ms(20), conn, true));
         e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(30)));
         let f = e.finish(|_| true);

@@ -38,16 +38,6 @@ pub struct RemoteChecks {
 }
 
 impl RemoteChecks {
-    /// Whether any address is waiting: while none is, known flows need no look-up.
-    pub fn any_waiting(&self) -> bool {
-        !self.waiting.is_empty()
-    }
-
-    /// Whether packets to or from `remote` wait for a scan.
-    pub fn waits(&self, remote: IpAddr) -> bool {
-        self.waiting.contains_key(&remote)
-    }
-
     /// A new flow to `remote` at `at`: whether its packets must wait for a scan that
     /// may find `remote` local (and, if so, it now waits).
     pub fn new_flow(&mut self, remote: IpAddr, at: Timestamp) -> bool {
@@ -117,9 +107,12 @@ mod tests {
         assert!(checks.new_flow(ip("10.0.0.2"), ms(10)));
         assert!(checks.new_flow(ip("10.0.0.2"), ms(11)), "still waiting");
         checks.scanned(ms(5));
-        assert!(checks.waits(ip("10.0.0.2")), "that scan began before it");
+        assert!(
+            checks.new_flow(ip("10.0.0.2"), ms(12)),
+            "that scan began before it"
+        );
         checks.scanned(ms(20));
-        assert!(!checks.any_waiting());
+        assert!(checks.waiting.is_empty());
         assert!(
             !checks.new_flow(ip("10.0.0.2"), ms(30)),
             "looked for already"
