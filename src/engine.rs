@@ -78,8 +78,9 @@ pub struct Engine {
     skipped: Skipped,
     /// Unknown traffic is waiting: an early scan is wanted.
     early_wanted: bool,
-    /// Traffic went unattributed: the periodic scan is wanted (without it, a host whose
-    /// traffic is all attributed is never rescanned).
+    /// Traffic went unattributed, or a new flow's remote end waits to be looked for:
+    /// the periodic scan is wanted (without it, a host whose traffic is all attributed
+    /// to known flows is never rescanned).
     stale_wanted: bool,
     /// What was already asked for since the last scan (each at most once).
     asked: (bool, bool),
@@ -1271,6 +1272,23 @@ mod tests {
         assert_eq!(bytes_of(&f, 10), (40, 200));
         assert_eq!(bytes_of(&f, 20), (200, 40), "the container's server");
         assert_eq!(f.both_ends.packets, 3);
+    }
+
+    #[test]
+    fn a_late_container_the_socket_log_names_gets_its_end_without_waiting_for_a_scan() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        assert_eq!(e.pending_len(), 1);
+        let mut server = logged(20, Proto::Udp, conn.1, conn.0);
+        server.netns = 7;
+        e.apply_socket_log(vec![server]);
+        assert_eq!(e.pending_len(), 0, "198.18.0.2 is local now");
+        e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(20)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (40, 100));
+        assert_eq!(bytes_of(&f, 20), (100, 40));
     }
 
     #[test]
