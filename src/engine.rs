@@ -176,7 +176,8 @@ impl Engine {
     /// Parks a packet whose sides could not all be charged: asking for an early scan if
     /// a side's owner is unknown, else (its flows only await a look at their remote
     /// end) for the periodic one, so that a host talking to many new addresses pays at
-    /// most one scan per interval for them.
+    /// most one scan per interval for them -- unless the retry ring is a quarter full
+    /// (a long --rescan-interval and busy new flows): then early, before it overflows.
     // Rare (a flow's first packet, a packet that waits): kept out of line, so the
     // per-packet path stays as small as it was (tests/benches/core.rs).
     #[cold]
@@ -187,12 +188,12 @@ impl Engine {
             unknown |= charge.is_none()
                 && !matches!(self.flows.get(&key), Some(FlowState::Awaiting { .. }));
         }
-        if unknown {
+        self.park(p);
+        if unknown || self.pending.len() >= self.pending.capacity() / 4 {
             self.early_wanted = true;
         } else {
             self.stale_wanted = true;
         }
-        self.park(p);
     }
 
     /// Counts traffic that never reached the engine as a packet (skipped frames,
@@ -1289,6 +1290,21 @@ mod tests {
         let f = e.finish(|_| true);
         assert_eq!(bytes_of(&f, 10), (40, 100));
         assert_eq!(bytes_of(&f, 20), (100, 40));
+    }
+
+    #[test]
+    fn many_packets_waiting_for_a_remote_end_ask_for_an_early_scan() {
+        let mut e = engine(8);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(11)));
+        assert_eq!(
+            e.take_rescan_request(),
+            Some(RescanRequest::Early),
+            "2 of 8"
+        );
     }
 
     #[test]
