@@ -335,7 +335,6 @@ impl Engine {
     /// socket record came before it) or, captured after it began, found no owner; and
     /// processes for which `running` is false are marked as exited.
     pub fn finish(mut self, running: impl Fn(ProcessKey) -> bool) -> Finished {
-        self.ledger.mark_exited(|key| !running(key));
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
             if p.ts < self.table.started_at {
@@ -353,6 +352,8 @@ impl Engine {
                 None => self.not_local(&p),
             }
         }
+        // After the parked packets: settling them may have found new processes.
+        self.ledger.mark_exited(|key| !running(key));
         Finished {
             annotator: Annotator::new(self.flows.known(), self.table.local.clone()),
             ledger: self.ledger,
