@@ -12,19 +12,27 @@
 use crate::account::{DistinctFlows, FlowsSeen, Ledger};
 use crate::attrib::{
     orient, FlowCache, FlowState, LocalAddrs, LoggedSocket, Lookup, Orientation, PendingRing,
-    Skipped, SocketLog, SocketTable,
+    RemoteChecks, Skipped, SocketLog, SocketTable,
 };
 use crate::model::{
-    canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessKey, Timestamp, Unattributed,
+    canonical_ip, Counter, Direction, FlowKey, MatchQuality, ProcessInfo, ProcessKey, Timestamp,
+    Unattributed,
 };
 use crate::wire::PacketSummary;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Scans that must miss a flow (each started after its packets arrived) before its
 /// packets stop waiting in the retry ring. Two covers a socket accepted just after a
 /// scan read an inode-less row for it.
 const MAX_PENDING_MISSES: u8 = 2;
+
+/// How much older than a scan's start a packet must be for that scan's miss to count,
+/// while the socket log is active (see `Engine::verdict_before`): the log then has had
+/// ten of its polls to name the packet's socket. The packet waits for the next scan
+/// meanwhile, at least 50 ms away.
+const LOG_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How the engine is sized.
 #[derive(Clone, Debug)]
@@ -58,6 +66,11 @@ pub struct Engine {
     /// Every flow the cache ever took, counted once however often it was forgotten.
     seen: DistinctFlows,
     pending: PendingRing<PacketSummary>,
+    /// Remote ends whose flows wait for a scan that may find them local.
+    remotes: RemoteChecks,
+    /// Flows resolved so far: when it changes across a packet, that packet's flow was
+    /// just resolved.
+    resolutions: u64,
     ledger: Ledger,
     both_ends: Counter,
     scans: u32,
@@ -65,8 +78,9 @@ pub struct Engine {
     skipped: Skipped,
     /// Unknown traffic is waiting: an early scan is wanted.
     early_wanted: bool,
-    /// Traffic went unattributed: the periodic scan is wanted (without it, a host whose
-    /// traffic is all attributed is never rescanned).
+    /// Traffic went unattributed, or a new flow's remote end waits to be looked for:
+    /// the periodic scan is wanted (without it, a host whose traffic is all attributed
+    /// to known flows is never rescanned).
     stale_wanted: bool,
     /// What was already asked for since the last scan (each at most once).
     asked: (bool, bool),
@@ -103,6 +117,8 @@ impl Engine {
             flows: FlowCache::default(),
             seen: DistinctFlows::default(),
             pending: PendingRing::new(config.pending_capacity),
+            remotes: RemoteChecks::default(),
+            resolutions: 0,
             ledger: Ledger::new(config.start, config.series_buckets),
             both_ends: Counter::default(),
             scans: 0,
@@ -120,14 +136,63 @@ impl Engine {
             self.not_local(p);
             return;
         };
+        let resolutions = self.resolutions;
         let mut charges = [None, None];
         for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
             *slot = self.charge_now(key);
         }
-        if sides.iter().flatten().count() == charges.iter().flatten().count() {
+        let decided = sides.iter().flatten().count() == charges.iter().flatten().count();
+        let fresh = self.resolutions != resolutions;
+        if decided && !(fresh && !both && self.awaits_remote(sides, p.ts)) {
             self.charge(p, &sides, &charges, both);
         } else {
-            self.park(*p);
+            self.wait(*p, &sides, &charges);
+        }
+    }
+
+    /// Whether a flow just resolved, with one local end, must wait for a scan that may
+    /// find its remote end local too: a process in a network namespace no scan has read
+    /// (a container started since; issue #17 item 8). If so, the flow now waits
+    /// ([`FlowState::Awaiting`]), so its later packets cost nothing more than the cache
+    /// probe every packet makes.
+    // Rare (a flow's first packet, a packet that waits): kept out of line, so the
+    // per-packet path stays as small as it was (tests/benches/core.rs).
+    #[cold]
+    #[inline(never)]
+    fn awaits_remote(&mut self, [side, _]: [Option<Side>; 2], at: Timestamp) -> bool {
+        let Some((key, _)) = side else {
+            return false;
+        };
+        let Some(FlowState::Known { flow }) = self.flows.get(&key) else {
+            return false;
+        };
+        if !self.remotes.new_flow(canonical_ip(key.remote.ip()), at) {
+            return false;
+        }
+        self.remember(key, FlowState::Awaiting { flow });
+        true
+    }
+
+    /// Parks a packet whose sides could not all be charged: asking for an early scan if
+    /// a side's owner is unknown, else (its flows only await a look at their remote
+    /// end) for the periodic one, so that a host talking to many new addresses pays at
+    /// most one scan per interval for them -- unless the retry ring is a quarter full
+    /// (a long --rescan-interval and busy new flows): then early, before it overflows.
+    // Rare (a flow's first packet, a packet that waits): kept out of line, so the
+    // per-packet path stays as small as it was (tests/benches/core.rs).
+    #[cold]
+    #[inline(never)]
+    fn wait(&mut self, p: PacketSummary, sides: &[Option<Side>; 2], charges: &[Option<Charge>; 2]) {
+        let mut unknown = false;
+        for (&(key, _), charge) in sides.iter().flatten().zip(charges) {
+            unknown |= charge.is_none()
+                && !matches!(self.flows.get(&key), Some(FlowState::Awaiting { .. }));
+        }
+        self.park(p);
+        if unknown || self.pending.len() >= self.pending.capacity() / 4 {
+            self.early_wanted = true;
+        } else {
+            self.stale_wanted = true;
         }
     }
 
@@ -148,23 +213,53 @@ impl Engine {
         }
         self.scans += 1;
         (self.early_wanted, self.stale_wanted, self.asked) = (false, false, (false, false));
+        // Remote ends waiting since before this scan began: it looked for them.
+        self.remotes.scanned(self.table.started_at);
+        let verdict_before = self.verdict_before();
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
-            if p.ts >= self.table.started_at {
-                // The scan began before this packet: it proves nothing about it.
-                self.park(p);
+            if p.ts >= verdict_before {
+                // The scan began before this packet (or the socket log may not have
+                // told all it knows of it yet): it proves nothing about it.
+                match self.sides(&p) {
+                    Some((sides, _)) => self.wait(p, &sides, &[None, None]),
+                    None => {
+                        self.early_wanted = true;
+                        self.park(p);
+                    }
+                }
                 continue;
             }
-            let Some((sides, both)) = self.sides(&p) else {
-                self.not_local(&p);
-                continue;
-            };
-            let mut charges = [None, None];
-            for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
-                *slot = Some(self.charge_after_scan(key));
-            }
-            self.charge(&p, &sides, &charges, both);
+            self.settle(&p);
         }
+    }
+
+    /// The packets the current table may give up on: those captured before its scan
+    /// began, and with the socket log active, [`LOG_GRACE`] before. The log's record of
+    /// a socket can reach the engine after a scan that began after the packet (its
+    /// thread polls every 5 ms and may wait for a CPU; measured: 1 in ~10 runs of 2,000
+    /// fresh UDP sockets lost an exchange to `no_socket` that way once packets reached
+    /// the engine within 10 ms), and a miss, once charged, is final.
+    fn verdict_before(&self) -> Timestamp {
+        let started_at = self.table.started_at;
+        if self.socket_log.added() == 0 {
+            return started_at;
+        }
+        Timestamp(started_at.0.saturating_sub(LOG_GRACE.as_micros() as u64))
+    }
+
+    /// Charges a packet by what the current table (and the socket log) say of each of
+    /// its sides, once they have had their chance: the socket, a listener, or why not.
+    fn settle(&mut self, p: &PacketSummary) {
+        let Some((sides, both)) = self.sides(p) else {
+            self.not_local(p);
+            return;
+        };
+        let mut charges = [None, None];
+        for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+            *slot = Some(self.charge_after_scan(key));
+        }
+        self.charge(p, &sides, &charges, both);
     }
 
     /// Adds sockets the kernel logged and, if they told something new, retries every
@@ -193,6 +288,8 @@ impl Engine {
         if !news {
             return;
         }
+        let local = &self.table.local;
+        self.remotes.forget_local(|ip| local.contains(ip));
         self.log_updates += 1;
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
@@ -204,6 +301,11 @@ impl Engine {
             for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
                 *slot = match self.flows.get(&key) {
                     Some(FlowState::Pending { .. }) => self.resolve(key).map(Charge::Flow),
+                    // The log found the remote end local: nothing more to wait for.
+                    Some(FlowState::Awaiting { flow }) if both => {
+                        self.remember(key, FlowState::Known { flow });
+                        Some(Charge::Flow(flow))
+                    }
                     _ => self.charge_now(key),
                 };
             }
@@ -211,7 +313,7 @@ impl Engine {
                 self.charge(&p, &sides, &charges, both);
             } else {
                 // Same count as drained: re-parking evicts nothing.
-                self.park(p);
+                self.wait(p, &sides, &charges);
             }
         }
     }
@@ -229,20 +331,29 @@ impl Engine {
         None
     }
 
-    /// Ends accounting: packets still parked found no owner in any scan, and processes
-    /// for which `running` is false are marked as exited.
+    /// Ends accounting: packets still parked are settled by the last table (every
+    /// socket record came before it) or, captured after it began, found no owner; and
+    /// processes for which `running` is false are marked as exited.
     pub fn finish(mut self, running: impl Fn(ProcessKey) -> bool) -> Finished {
-        self.ledger.mark_exited(|key| !running(key));
         let parked: Vec<PacketSummary> = self.pending.drain().collect();
         for p in parked {
+            if p.ts < self.table.started_at {
+                self.settle(&p);
+                continue;
+            }
             match self.sides(&p) {
                 Some((sides, both)) => {
-                    let no_socket = Some(Charge::Unattributed(Unattributed::NoSocket));
-                    self.charge(&p, &sides, &[no_socket, no_socket], both);
+                    let mut charges = [None, None];
+                    for (slot, &(key, _)) in charges.iter_mut().zip(sides.iter().flatten()) {
+                        *slot = Some(self.charge_at_end(key));
+                    }
+                    self.charge(&p, &sides, &charges, both);
                 }
                 None => self.not_local(&p),
             }
         }
+        // After the parked packets: settling them may have found new processes.
+        self.ledger.mark_exited(|key| !running(key));
         Finished {
             flow_index: self.flows.known().collect(),
             local_addrs: self.table.local.clone(),
@@ -252,6 +363,20 @@ impl Engine {
             flows: self.seen.seen(),
             unreadable_processes: self.table.unreadable_processes,
             skipped: self.skipped,
+        }
+    }
+
+    /// A parked side's charge when no scan is left: its flow's owner if known (the packet
+    /// waited for its other end), else why not.
+    fn charge_at_end(&mut self, key: FlowKey) -> Charge {
+        match self.flows.get(&key) {
+            Some(FlowState::Known { flow }) => Charge::Flow(flow),
+            Some(FlowState::Awaiting { flow }) => {
+                self.remember(key, FlowState::Known { flow });
+                Charge::Flow(flow)
+            }
+            Some(FlowState::Unowned { reason, .. }) => Charge::Unattributed(reason),
+            Some(FlowState::Pending { .. }) | None => Charge::Unattributed(Unattributed::NoSocket),
         }
     }
 
@@ -320,7 +445,7 @@ impl Engine {
     fn charge_now(&mut self, key: FlowKey) -> Option<Charge> {
         match self.flows.get(&key) {
             Some(FlowState::Known { flow }) => Some(Charge::Flow(flow)),
-            Some(FlowState::Pending { .. }) => None,
+            Some(FlowState::Pending { .. } | FlowState::Awaiting { .. }) => None,
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
@@ -348,6 +473,11 @@ impl Engine {
     fn charge_after_scan(&mut self, key: FlowKey) -> Charge {
         match self.flows.get(&key) {
             Some(FlowState::Known { flow }) => Charge::Flow(flow),
+            // The scan looked for the remote end: whatever it found, the wait is over.
+            Some(FlowState::Awaiting { flow }) => {
+                self.remember(key, FlowState::Known { flow });
+                Charge::Flow(flow)
+            }
             Some(FlowState::Unowned {
                 reason,
                 checked_gen,
@@ -412,15 +542,34 @@ impl Engine {
     }
 
     /// Looks the flow up in the current table, else in the socket log; on success
-    /// caches its ledger index.
+    /// caches its ledger index. When both know the socket's process, /proc's details
+    /// are kept with the log's start in nanoseconds: it tells apart two processes that
+    /// got the same pid within one tick, which /proc's ticks cannot (issue #17 item 6).
     fn resolve(&mut self, key: FlowKey) -> Option<u32> {
         let (info, quality) = match self.table.lookup(&key) {
-            Lookup::Owned(info, quality) => (info, quality),
+            Lookup::Owned(info, quality) => match self.socket_log.lookup(&key) {
+                Some(logged)
+                    if info.key.start_ns.is_none()
+                        && logged.key.start_ns.is_some()
+                        && info.key.may_be(&logged.key) =>
+                {
+                    let key = logged.key;
+                    (
+                        Arc::new(ProcessInfo {
+                            key,
+                            ..(*info).clone()
+                        }),
+                        quality,
+                    )
+                }
+                _ => (info, quality),
+            },
             Lookup::Unowned(_) => (self.socket_log.lookup(&key)?, MatchQuality::SocketLog),
         };
         let owner = self.ledger.owner(&info);
         let flow = self.ledger.open_flow(owner, quality, key);
         self.remember(key, FlowState::Known { flow });
+        self.resolutions += 1;
         Some(flow)
     }
 
@@ -432,6 +581,7 @@ impl Engine {
                 let owner = self.ledger.owner(&info);
                 let flow = self.ledger.open_flow(owner, quality, key);
                 self.remember(key, FlowState::Known { flow });
+                self.resolutions += 1;
                 Some(flow)
             }
             Lookup::Unowned(_) => None,
@@ -450,8 +600,8 @@ impl Engine {
         }
     }
 
+    /// Parks a packet in the retry ring (the caller asks for the scan it needs).
     fn park(&mut self, p: PacketSummary) {
-        self.early_wanted = true;
         if let Some(evicted) = self.pending.push(p) {
             // Every local end of the evicted packet is lost to the overflow.
             let ends = match self.sides(&evicted) {
@@ -513,6 +663,7 @@ mod tests {
     use crate::report::{
         CaptureFacts, Dropped, Ranking, Report, SocketLogStatus, SortKey, StoppedBy,
     };
+    use std::time::Duration;
 
     const HOST: &str = "198.18.0.1";
 
@@ -700,6 +851,56 @@ mod tests {
     }
 
     #[test]
+    fn with_the_socket_log_active_a_scan_just_after_a_packet_leaves_it_to_the_log() {
+        let mut e = engine(16);
+        // Anything logged makes the log active.
+        e.apply_socket_log(vec![logged(
+            7,
+            Proto::Tcp,
+            "198.18.0.1:5001",
+            "198.18.0.2:80",
+        )]);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(100)));
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 200, ms(100)));
+        e.apply_scan(scan(1, ms(110), &[]));
+        assert_eq!(e.pending_len(), 2, "the log may not have told yet");
+        e.apply_socket_log(vec![logged(42, Proto::Tcp, conn.0, conn.1)]);
+        assert_eq!(e.pending_len(), 0);
+        // Without news from the log, a later scan decides.
+        let other = ("198.18.0.1:5002", "198.18.0.2:80");
+        e.packet(&pkt(Proto::Tcp, other.0, other.1, 60, ms(120)));
+        e.apply_scan(scan(2, ms(130), &[]));
+        assert_eq!(e.pending_len(), 1);
+        e.apply_scan(scan(
+            3,
+            ms(120).plus(LOG_GRACE).plus(Duration::from_millis(1)),
+            &[],
+        ));
+        assert_eq!(e.pending_len(), 0);
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 42), (0, 300));
+        assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).bytes, 60);
+    }
+
+    #[test]
+    fn packets_parked_at_the_end_are_settled_by_the_last_table() {
+        let mut e = engine(16);
+        e.apply_socket_log(vec![logged(
+            7,
+            Proto::Tcp,
+            "198.18.0.1:5001",
+            "198.18.0.2:80",
+        )]);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(100)));
+        // The final scan: every record came before it, so no grace is owed.
+        e.apply_scan(scan(1, ms(110), &[(42, Proto::Tcp, conn.0, conn.1)]));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 42), (0, 100));
+    }
+
+    #[test]
     fn a_flow_given_up_on_is_attributed_once_the_log_knows_it() {
         let mut e = engine(16);
         let conn = ("198.18.0.1:4000", "198.18.0.2:53");
@@ -753,13 +954,30 @@ mod tests {
     }
 
     #[test]
-    fn attributed_traffic_asks_for_no_scan_and_unattributed_for_the_periodic_one() {
+    fn a_socket_proc_and_the_log_both_know_keeps_procs_match_and_the_logs_start_in_ns() {
         let mut e = engine(16);
-        e.apply_scan(scan(
-            1,
-            ms(0),
-            &[(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")],
-        ));
+        let conn = ("198.18.0.1:5000", "198.18.0.2:80");
+        let mut log = logged(42, Proto::Tcp, conn.0, conn.1);
+        let key = ProcessKey {
+            start_ns: Some(10_420_000_005),
+            ..log.owner.key
+        };
+        log.owner = Arc::new(ProcessInfo { key, ..process(42) });
+        e.apply_socket_log(vec![log]);
+        e.apply_scan(scan(1, ms(0), &[(42, Proto::Tcp, conn.0, conn.1)]));
+        e.packet(&pkt(Proto::Tcp, conn.0, conn.1, 100, ms(10)));
+        let f = e.finish(|_| true);
+        let row = &f.ledger.processes()[0];
+        assert_eq!(row.process().unwrap().key, key);
+        assert_eq!(row.matched_by, [MatchQuality::Exact]);
+        assert_eq!(row.process().unwrap().cmdline, "p42", "/proc's details");
+    }
+
+    #[test]
+    fn attributed_traffic_asks_the_periodic_scan_to_look_at_its_remote_end_once() {
+        let mut e = engine(16);
+        let known = [(42, Proto::Tcp, "198.18.0.1:5000", "198.18.0.2:80")];
+        e.apply_scan(scan(1, ms(0), &known));
         e.packet(&pkt(
             Proto::Tcp,
             "198.18.0.1:5000",
@@ -767,15 +985,28 @@ mod tests {
             100,
             ms(1),
         ));
-        assert_eq!(e.take_rescan_request(), None);
-        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(2)));
+        assert_eq!(
+            e.take_rescan_request(),
+            Some(RescanRequest::Periodic),
+            "its remote end may be a container started since the last scan"
+        );
+        e.apply_scan(scan(2, ms(2), &known));
+        e.packet(&pkt(
+            Proto::Tcp,
+            "198.18.0.1:5000",
+            "198.18.0.2:80",
+            100,
+            ms(3),
+        ));
+        assert_eq!(e.take_rescan_request(), None, "looked for once");
+        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(4)));
         assert_eq!(
             e.take_rescan_request(),
             Some(RescanRequest::Early),
             "first sight"
         );
         assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
-        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(3)));
+        e.packet(&pkt(Proto::Udp, "198.18.0.7:1", "198.18.0.8:2", 40, ms(5)));
         assert_eq!(e.take_rescan_request(), None, "each at most once per table");
     }
 
@@ -1005,6 +1236,122 @@ mod tests {
                 bytes: 140
             }
         );
+    }
+
+    /// Scan `gen`: the host's client (pid 10) holds `client` ↔ `server`; with
+    /// `container`, namespace 7 (198.18.0.2) too, where pid 20 holds the other end.
+    fn client_and_late_server(
+        gen: u64,
+        started_at: Timestamp,
+        (client, server): (&str, &str),
+        container: bool,
+    ) -> SocketTable {
+        let row = |local: &str, remote: &str, inode| SocketRow {
+            proto: Proto::Udp,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            inode,
+            listening: false,
+            v6only: Default::default(),
+        };
+        let mut result = ScanResult {
+            started_at,
+            local_addrs: vec![HOST.parse().unwrap()],
+            sockets: vec![row(client, server, 1)],
+            fds: vec![(10, 1)],
+            processes: vec![process(10)],
+            ..ScanResult::default()
+        };
+        if container {
+            result.fds.push((20, 2));
+            result.processes.push(process(20));
+            result.namespaces.push(crate::attrib::NamespaceScan {
+                id: 7,
+                addrs: vec!["198.18.0.2".parse().unwrap()],
+                sockets: vec![row(server, client, 2)],
+            });
+        }
+        SocketTable::build(gen, result)
+    }
+
+    #[test]
+    fn a_late_container_gets_its_end_of_packets_whose_near_end_was_known() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(11)));
+        assert_eq!(e.pending_len(), 2, "they wait for a look at 198.18.0.2");
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
+        assert_eq!(e.take_rescan_request(), None, "not an early one");
+        e.apply_scan(client_and_late_server(2, ms(20), conn, true));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(30)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (40, 200));
+        assert_eq!(bytes_of(&f, 20), (200, 40), "the container's server");
+        assert_eq!(f.both_ends.packets, 3);
+    }
+
+    #[test]
+    fn a_late_container_the_socket_log_names_gets_its_end_without_waiting_for_a_scan() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        assert_eq!(e.pending_len(), 1);
+        let mut server = logged(20, Proto::Udp, conn.1, conn.0);
+        server.netns = 7;
+        e.apply_socket_log(vec![server]);
+        assert_eq!(e.pending_len(), 0, "198.18.0.2 is local now");
+        e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(20)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (40, 100));
+        assert_eq!(bytes_of(&f, 20), (100, 40));
+    }
+
+    #[test]
+    fn many_packets_waiting_for_a_remote_end_ask_for_an_early_scan() {
+        let mut e = engine(8);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        assert_eq!(e.take_rescan_request(), Some(RescanRequest::Periodic));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(11)));
+        assert_eq!(
+            e.take_rescan_request(),
+            Some(RescanRequest::Early),
+            "2 of 8"
+        );
+    }
+
+    #[test]
+    fn a_remote_end_a_scan_looked_for_in_vain_is_charged_to_the_near_end_alone() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        // A scan that began before the packet did not look for it.
+        e.apply_scan(client_and_late_server(2, ms(5), conn, false));
+        assert_eq!(e.pending_len(), 1);
+        e.apply_scan(client_and_late_server(3, ms(20), conn, false));
+        assert_eq!(e.pending_len(), 0);
+        e.packet(&pkt(Proto::Udp, conn.1, conn.0, 40, ms(30)));
+        assert_eq!(e.pending_len(), 0, "not looked for again so soon");
+        assert_eq!(e.take_rescan_request(), None);
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (40, 100));
+        assert_eq!(f.both_ends.packets, 0);
+    }
+
+    #[test]
+    fn packets_still_waiting_for_their_remote_end_at_the_end_go_to_the_near_end() {
+        let mut e = engine(16);
+        let conn = ("198.18.0.1:5000", "198.18.0.2:53");
+        e.apply_scan(client_and_late_server(1, ms(0), conn, false));
+        e.packet(&pkt(Proto::Udp, conn.0, conn.1, 100, ms(10)));
+        let f = e.finish(|_| true);
+        assert_eq!(bytes_of(&f, 10), (0, 100));
+        assert_eq!(f.ledger.unattributed(Unattributed::NoSocket).packets, 0);
     }
 
     #[test]

@@ -249,6 +249,9 @@ pub struct ProcessRow {
     pub pid: u32,
     /// Kernel clock ticks since boot; with `pid`, identifies the process uniquely.
     pub start_time_ticks: u64,
+    /// Nanoseconds since boot, when the kernel socket log saw the process: two processes
+    /// that got the same pid within one tick share `start_time_ticks` and differ here.
+    pub start_time_ns: Option<u64>,
     pub ppid: u32,
     pub name: String,
     pub cmdline: String,
@@ -1028,10 +1031,7 @@ fn group_details(folded: &Folded) -> ProcessInfo {
         Folded::Rest => "other",
     };
     ProcessInfo {
-        key: ProcessKey {
-            pid: 0,
-            start_time: 0,
-        },
+        key: ProcessKey::from_ticks(0, 0),
         ppid: 0,
         name: folded.name().to_string(),
         cmdline: format!("({label} processes past the first {MAX_LEDGER_PROCESSES}, added up)"),
@@ -1054,6 +1054,7 @@ fn process_row(rank: usize, p: &ProcessAccount, secs: f64) -> ProcessRow {
         rank,
         pid: info.key.pid,
         start_time_ticks: info.key.start_time,
+        start_time_ns: info.key.start_ns,
         ppid: info.ppid,
         name: info.name.clone(),
         cmdline: info.cmdline.clone(),

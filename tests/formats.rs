@@ -207,10 +207,7 @@ fn report_with_rows_added_up() -> Vec<u8> {
             i => format!("job{i}"),
         };
         let info = Arc::new(ProcessInfo {
-            key: ProcessKey {
-                pid,
-                start_time: 1_000 + u64::from(pid),
-            },
+            key: ProcessKey::from_ticks(pid, 1_000 + u64::from(pid)),
             ppid: 1,
             cmdline: name.clone(),
             exe: format!("/usr/bin/{name}"),

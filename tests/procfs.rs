@@ -144,7 +144,7 @@ fn local_addresses_come_from_the_scan() {
 #[test]
 fn running_means_same_start_time_and_not_a_zombie() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/handmade");
-    let key = |pid, start_time| netflow::model::ProcessKey { pid, start_time };
+    let key = netflow::model::ProcessKey::from_ticks;
     assert!(netflow::os::procfs::is_running(&root, key(100, 5000)));
     assert!(
         !netflow::os::procfs::is_running(&root, key(100, 4999)),
@@ -155,6 +155,48 @@ fn running_means_same_start_time_and_not_a_zombie() {
         "zombie"
     );
     assert!(!netflow::os::procfs::is_running(&root, key(999, 1)), "gone");
+}
+
+#[test]
+fn a_process_whose_main_thread_exited_is_read_through_a_live_thread() {
+    let root = fixture_copy("netflow-proc-main-exited");
+    // 800: the main thread has exited (a zombie leader with an empty fd directory);
+    // thread 801 works on, and the fd table is listed under it.
+    let dir = root.join("800");
+    for sub in ["fd", "task/800/fd", "task/801/fd"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let stat = std::fs::read_to_string(root.join("600/stat")).unwrap();
+    let stat = stat.replacen(
+        "600 (defunct-worker) Z 100 600 600",
+        "800 (server) Z 1 800 800",
+        1,
+    );
+    std::fs::write(dir.join("stat"), stat.replacen(" 6000 ", " 8000 ", 1)).unwrap();
+    std::fs::write(dir.join("cmdline"), "").unwrap();
+    std::fs::copy(root.join("400/status"), dir.join("status")).unwrap();
+    std::fs::write(dir.join("task/801/cmdline"), "server\0--threads\0").unwrap();
+    std::os::unix::fs::symlink("socket:[6006]", dir.join("task/801/fd/3")).unwrap();
+    let tcp = root.join("net/tcp");
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.push_str("   3: 0100000A:1F90 090000FD:C350 01 00000000:00000000 00:00000000 00000000     0        0 6006 1 0000000000000000 100 0 0 10 0\n");
+    std::fs::write(&tcp, table).unwrap();
+
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), system_info());
+    let addrs = vec!["10.0.0.1".parse().unwrap()];
+    for n in 0..2 {
+        // The second scan remembers the thread it read.
+        let scan = scanner.scan(Timestamp(n), addrs.clone(), false);
+        assert!(scan.fds.contains(&(800, 6006)), "scan {n}: {:?}", scan.fds);
+        let info = scan.processes.iter().find(|p| p.key.pid == 800).unwrap();
+        assert_eq!(info.cmdline, "server --threads", "from the live thread");
+    }
+    let key = netflow::model::ProcessKey::from_ticks(800, 8000);
+    assert!(
+        netflow::os::procfs::is_running(&root, key),
+        "it still works"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// Copies a fixture tree (symlinks as symlinks) so a test can change it.
@@ -172,6 +214,40 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+#[test]
+fn targeted_scan_also_reads_processes_that_started_since_the_last_scan() {
+    let root = fixture_copy("netflow-proc-new-pid");
+    let info = system_info();
+    let mut scanner = ProcScanner::with_root(&root, Users::default(), info);
+    let addrs = vec!["10.0.0.1".parse().unwrap()];
+    scanner.scan(Timestamp(0), addrs.clone(), false);
+
+    // A new process, 700, holds a new connection; sleep (500, not a holder) gets a
+    // socket fd that is in no table: it shows whether 500 was read (a full walk).
+    copy_tree(&root.join("400"), &root.join("700"));
+    let stat = std::fs::read_to_string(root.join("400/stat")).unwrap();
+    std::fs::write(
+        root.join("700/stat"),
+        stat.replacen("400 (resolver)", "700 (late)", 1),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("700/fd/2")).unwrap();
+    std::os::unix::fs::symlink("socket:[6005]", root.join("700/fd/2")).unwrap();
+    let tcp = root.join("net/tcp");
+    let mut table = std::fs::read_to_string(&tcp).unwrap();
+    table.push_str("   3: 0100000A:9C44 090000FD:01BB 01 00000000:00000000 00:00000000 00000000     0        0 6005 1 0000000000000000 100 0 0 10 0\n");
+    std::fs::write(&tcp, table).unwrap();
+    std::os::unix::fs::symlink("socket:[9999]", root.join("500/fd/9")).unwrap();
+
+    let targeted = scanner.scan(Timestamp(1), addrs, true);
+    assert!(
+        targeted.fds.contains(&(700, 6005)),
+        "the new process was read"
+    );
+    assert!(!targeted.fds.contains(&(500, 9999)), "no full walk");
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]

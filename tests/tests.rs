@@ -23,6 +23,7 @@ mod names;
 mod narrowing;
 mod netns;
 mod outputs;
+mod owners;
 mod package;
 mod pipeline;
 mod privileges;

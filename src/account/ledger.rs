@@ -126,7 +126,9 @@ pub struct Ledger {
     series_buckets: usize,
     processes: Vec<ProcessAccount>,
     flows: Vec<FlowAccount>,
-    by_key: HashMap<ProcessKey, u32>,
+    /// Rows by pid and start tick: one, or more when the socket log told apart
+    /// processes that got the same pid within one tick (see [`ProcessKey`]).
+    by_tick: HashMap<(u32, u64), Vec<u32>>,
     /// Rows of processes past [`MAX_LEDGER_PROCESSES`].
     folded: HashMap<Folded, u32>,
     unattributed: [Counter; Unattributed::ALL.len()],
@@ -140,25 +142,50 @@ impl Ledger {
             series_buckets,
             processes: Vec::new(),
             flows: Vec::new(),
-            by_key: HashMap::new(),
+            by_tick: HashMap::new(),
             folded: HashMap::new(),
             unattributed: [Counter::default(); Unattributed::ALL.len()],
         }
     }
 
     /// The owner index for a process, registering it on first sight. A reused pid
-    /// with a new start time is a new owner. Past [`MAX_LEDGER_PROCESSES`], processes
-    /// are added up by name.
+    /// with a new start time is a new owner. The row is named as the process was last
+    /// seen. Past [`MAX_LEDGER_PROCESSES`], processes are added up by name.
     pub fn owner(&mut self, info: &Arc<ProcessInfo>) -> u32 {
-        if let Some(&i) = self.by_key.get(&info.key) {
+        if let Some(i) = self.row_of(info.key) {
+            if let Holder::Process(row) = &mut self.processes[i as usize].holder {
+                if !Arc::ptr_eq(row, info) && **row != **info {
+                    *row = Arc::new(row.updated_by(info));
+                }
+            }
             return i;
         }
         if self.processes.len() >= MAX_LEDGER_PROCESSES {
             return self.folded_owner(info);
         }
         let i = self.push(Holder::Process(info.clone()));
-        self.by_key.insert(info.key, i);
+        let tick = (info.key.pid, info.key.start_time);
+        self.by_tick.entry(tick).or_default().push(i);
         i
+    }
+
+    /// The row of the process `key` names. With a start in ns (the socket log saw the
+    /// process): the row with the same, or one /proc made for its pid and tick before
+    /// the log named it. Without (/proc saw it): of the rows of its pid and tick, the
+    /// last started -- /proc sees the process that holds the pid now.
+    fn row_of(&self, key: ProcessKey) -> Option<u32> {
+        let rows = self.by_tick.get(&(key.pid, key.start_time))?;
+        let key_of = |i: u32| self.processes[i as usize].process().map(|p| p.key);
+        match key.start_ns {
+            Some(_) => rows
+                .iter()
+                .copied()
+                .find(|&i| key_of(i).is_some_and(|k| k.may_be(&key))),
+            None => rows
+                .iter()
+                .copied()
+                .max_by_key(|&i| key_of(i).and_then(|k| k.start_ns)),
+        }
     }
 
     /// The row that adds up processes named like `info` (or, past
@@ -228,17 +255,30 @@ impl Ledger {
         index
     }
 
-    /// Marks every process for which `gone` holds as exited; its totals stay.
+    /// Marks every process for which `gone` holds as exited; its totals stay. Of the
+    /// processes that got one pid within one tick, all but the last started are gone
+    /// (`gone` sees only the pid and tick).
     ///
-    /// A row of processes added up keeps no pids to ask about: it reads as exited, as
-    /// it did when such rows carried pid 0 (which never runs). Its processes are past
-    /// the ledger's bound, churn that is short-lived as a rule.
+    /// A row of processes added up keeps no pids to ask about: it reads as exited.
+    /// Its processes are past the ledger's bound, churn that is short-lived as a rule.
     pub fn mark_exited(&mut self, gone: impl Fn(ProcessKey) -> bool) {
+        for rows in self.by_tick.values() {
+            let last = rows
+                .iter()
+                .filter_map(|&i| self.processes[i as usize].process().map(|p| p.key.start_ns))
+                .max()
+                .flatten();
+            for &i in rows {
+                let p = &mut self.processes[i as usize];
+                if let Holder::Process(info) = &p.holder {
+                    p.exited = info.key.start_ns < last || gone(info.key);
+                }
+            }
+        }
         for p in &mut self.processes {
-            p.exited = match &p.holder {
-                Holder::Process(info) => gone(info.key),
-                Holder::Folded(_) => true,
-            };
+            if let Holder::Folded(_) = p.holder {
+                p.exited = true;
+            }
         }
     }
 
@@ -329,9 +369,48 @@ mod tests {
         );
     }
 
+    /// Pid 42 in tick 7, as the socket log saw it start `ns` after the tick began.
+    fn logged(ns: u64, name: &str) -> Arc<ProcessInfo> {
+        Arc::new(ProcessInfo {
+            key: ProcessKey::from_ns(42, 70_000_000 + ns, 10_000_000),
+            ..ProcessInfo::sample(42, 1, name)
+        })
+    }
+
+    #[test]
+    fn two_processes_with_one_pid_in_one_tick_are_two_rows_when_the_log_tells_them_apart() {
+        let mut l = Ledger::new(Timestamp(0), 2);
+        let proc_seen = info(42, 7);
+        let first = l.owner(&proc_seen);
+        assert_eq!(
+            l.owner(&logged(100, "p")),
+            first,
+            "the log names /proc's row"
+        );
+        let second = l.owner(&logged(900, "p"));
+        assert_ne!(second, first, "a second process in the same tick");
+        assert_eq!(l.owner(&logged(100, "p")), first);
+        // /proc sees the process that holds the pid now: the last started.
+        assert_eq!(l.owner(&proc_seen), second);
+        l.mark_exited(|_| false);
+        let exited: Vec<bool> = l.processes().iter().map(|p| p.exited).collect();
+        assert_eq!(exited, [true, false], "the first gave its pid up");
+    }
+
+    #[test]
+    fn a_row_is_named_as_the_process_was_last_seen() {
+        let mut l = Ledger::new(Timestamp(0), 2);
+        let row = l.owner(&logged(100, "sh"));
+        assert_eq!(l.owner(&logged(100, "python3")), row);
+        assert_eq!(
+            l.processes()[row as usize].process().unwrap().name,
+            "python3"
+        );
+    }
+
     fn info(pid: u32, start_time: u64) -> Arc<ProcessInfo> {
         Arc::new(ProcessInfo {
-            key: ProcessKey { pid, start_time },
+            key: ProcessKey::from_ticks(pid, start_time),
             ..ProcessInfo::sample(pid, 1, "p")
         })
     }

@@ -11,6 +11,10 @@ use crate::model::{FlowKey, Proto, Unattributed};
 pub enum FlowState {
     /// Charged to the ledger's flow with this index (and so to its process).
     Known { flow: u32 },
+    /// Its owner is known (the ledger's flow `flow`), but its remote end may be local
+    /// too, in a network namespace no scan has read: its packets wait in the retry ring
+    /// for a scan that looks (see `RemoteChecks`), so the other end gets them too.
+    Awaiting { flow: u32 },
     /// Not found yet: its packets wait in the retry ring for a scan that started after
     /// them. `misses` counts the scans that already looked and failed, the last of
     /// which had generation `last_miss_gen`.
@@ -130,12 +134,12 @@ impl FlowCache {
     }
 
     /// At the bound, forgets what is cheap to learn again: flows given up on or still
-    /// waiting (a later packet looks them up afresh). If known flows alone fill half
+    /// waiting for their owner (a later packet looks them up afresh). If known flows alone fill half
     /// the bound, they go too: their next packets are matched again and open new
     /// ledger flows, so a churn of millions of flows costs detail, not memory.
     fn make_room(&mut self) {
         self.flows
-            .retain(|_, s| matches!(s, FlowState::Known { .. }));
+            .retain(|_, s| matches!(s, FlowState::Known { .. } | FlowState::Awaiting { .. }));
         if self.flows.len() >= MAX_FLOWS / 2 {
             self.flows.clear();
             self.recent = [None, None];

@@ -37,6 +37,11 @@ impl<T> PendingRing<T> {
         self.packets.len()
     }
 
+    /// The most packets it holds before it evicts.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }

@@ -66,9 +66,16 @@ pub struct SocketLog {
     /// netflow's own network namespace: only its wildcard sockets may match by port
     /// (another namespace's `0.0.0.0:53` says nothing about this host's port 53).
     own_netns: u64,
+    /// Sockets ever added: while none were, no scan waits for the log's records.
+    added: u64,
 }
 
 impl SocketLog {
+    /// Sockets ever added (the engine's scans wait for the log only once it speaks).
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
     pub fn new(own_netns: u64) -> SocketLog {
         SocketLog {
             own_netns,
@@ -82,6 +89,7 @@ impl SocketLog {
         if s.local.ip().is_unspecified() && s.netns != self.own_netns {
             return false;
         }
+        self.added += 1;
         if self.current.len() >= GENERATION_CAP {
             self.previous = std::mem::take(&mut self.current);
         }

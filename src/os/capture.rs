@@ -7,9 +7,19 @@ use crate::error::Error;
 use crate::model::Timestamp;
 use crate::wire::LinkType;
 
-/// How long a read may wait for packets before checking the stop flag. Bounds how
-/// late a stop is noticed; short enough for a prompt exit, long enough to batch.
-const READ_TIMEOUT_MS: i32 = 100;
+/// How long the kernel keeps a ring block that holds packets before handing it over
+/// (libpcap passes the read timeout to TPACKET_V3 as the block's retire timer; a block
+/// also goes over as soon as it fills). It bounds how late a packet on a quiet link
+/// reaches the engine, and so how long a short-lived process has been gone before the
+/// scan its packet asks for: at 100 ms, /proc missed processes that a 10 ms timer
+/// catches (issue #17 item 4). Under load blocks fill long before the timer; on an idle
+/// link an empty block is never handed over, so it costs no wake-ups.
+const READ_TIMEOUT_MS: i32 = 10;
+/// How long packets held back by the sink (a batch being filled) wait for the next ring
+/// block before they are handed on: on a quiet link none may come for a long time.
+/// Handing them on after every read instead cost ~25% more CPU per packet in a flood
+/// (partial batches, each waking the engine: tests/benches/e2e_vs_tcpdump.sh).
+const HOLD_MS: i32 = 5;
 
 /// How every handle is opened.
 #[derive(Clone, Debug)]
@@ -111,8 +121,10 @@ fn ignore_outgoing(handle: &pcap::Capture<pcap::Active>) -> bool {
 /// Where a capture thread's frames go.
 pub trait FrameSink {
     fn frame(&mut self, ts: Timestamp, data: &[u8], wire_len: u32);
-    /// No frame arrived for a while (or capture ends): pass on anything held back.
+    /// No frame came for a while (or capture ends): pass on anything held back.
     fn idle(&mut self);
+    /// Whether frames are held back, waiting to be passed on.
+    fn holds(&self) -> bool;
 }
 
 /// Wakes a capture thread blocked in a read: libpcap's read timeout does not fire on
@@ -132,8 +144,8 @@ impl OpenCapture {
     }
 
     /// Reads packets until `stop` is set (and the [`Stopper`] called), handing each to
-    /// `sink.frame(ts, data, wire_len)`, and calling `sink.idle()` when a read found
-    /// nothing for a while and at the end.
+    /// `sink.frame(ts, data, wire_len)`, and calling `sink.idle()` when the sink has held
+    /// frames for [`HOLD_MS`] with no more to read, and at the end.
     /// Returns the kernel's statistics and, if reading failed, why.
     pub fn run(
         mut self,
@@ -142,10 +154,17 @@ impl OpenCapture {
     ) -> (KernelStats, Option<Error>) {
         let mut failure = None;
         while !stop.load(Ordering::Relaxed) {
+            // A read blocks until the kernel finishes a ring block (it fills, or
+            // READ_TIMEOUT_MS passes), with no timeout: libpcap polls with none on
+            // TPACKET_V3. So a lone burst on a quiet link waited in the sink for the next
+            // packet, long after its process had exited (issue #17 item 4). While the
+            // sink holds frames, wait for the next block here, at most HOLD_MS.
+            if sink.holds() && !self.readable_within(HOLD_MS) {
+                sink.idle();
+            }
             // A whole ring block per call (as tcpdump reads), not a call per packet.
             let read = self.handle.dispatch(None, |packet| deliver(&packet, sink));
             match read {
-                Ok(0) => sink.idle(),
                 Ok(_) => {}
                 // The Stopper's breakloop ends the read with an error.
                 Err(_) if stop.load(Ordering::Relaxed) => break,
@@ -174,6 +193,27 @@ impl OpenCapture {
         }
         sink.idle();
         (stats, failure)
+    }
+}
+
+impl OpenCapture {
+    /// Whether the kernel hands over a ring block (or reports an error) within
+    /// `timeout_ms`.
+    fn readable_within(&self, timeout_ms: i32) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.handle.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        #[allow(
+            unsafe_code,
+            reason = "poll(2) has no safe wrapper among our dependencies"
+        )]
+        // SAFETY: one valid pollfd, borrowed for the call; the fd is the handle's open
+        // packet socket.
+        let ready = unsafe { libc::poll(&raw mut fd, 1, timeout_ms) };
+        // An interrupted or failed poll: let the read find out.
+        ready != 0
     }
 }
 

@@ -1,5 +1,9 @@
 //! Which process holds which socket: a walk over `/proc/PID/fd`.
 //!
+//! A process whose main thread has exited (`pthread_exit` in main) while others work
+//! shows an empty `/proc/PID/fd`: its fd table is listed under each live thread,
+//! `/proc/PID/task/TID/fd`, and is read there (issue #17 item 6).
+//!
 //! Reading each fd's link is most of a scan's cost (~4 µs each; 10,000 sockets take
 //! ~40 ms). The memo remembers every fd's target, so a rescan lists each fd directory
 //! (one getdents; or, where the fd count is unchanged, one stat) and reads links only
@@ -10,7 +14,9 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::iter::Peekable;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// What a walk over `root/*/fd` found.
 #[derive(Default)]
@@ -49,6 +55,9 @@ impl FdLimits {
 struct PidFds {
     sockets: Vec<(u32, u64)>,
     others: Vec<u32>,
+    /// The thread whose fd directory was read, when the main thread's was empty
+    /// because it had exited.
+    task: Option<u32>,
 }
 
 impl PidFds {
@@ -71,6 +80,9 @@ pub struct FdMemo {
     by_pid: HashMap<u32, PidFds>,
     /// Fds remembered, over every pid.
     remembered: usize,
+    /// Every pid at the last listing of the root, sorted: what [`FdMemo::new_pids`]
+    /// compares with.
+    listed: Vec<u32>,
 }
 
 impl FdMemo {
@@ -87,14 +99,9 @@ impl FdMemo {
         limits: FdLimits,
         room: &mut dyn FnMut(u64) -> bool,
     ) -> FdWalk {
-        let Ok(dir) = fs::read_dir(root) else {
+        let Some(pids) = list_pids(root) else {
             return FdWalk::default();
         };
-        let mut pids: Vec<u32> = dir
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-            .collect();
-        pids.sort_unstable();
         let walk = self.walk(root, &pids, trust_memo, limits, room);
         let mut forgotten = 0;
         self.by_pid.retain(|pid, fds| {
@@ -105,7 +112,25 @@ impl FdMemo {
             live
         });
         self.remembered -= forgotten;
+        self.listed = pids;
         walk
+    }
+
+    /// Processes that started since the root was last listed (by this or by
+    /// [`FdMemo::walk_all`]), sorted. One directory listing: a targeted scan walks them
+    /// beside the known socket holders, so a process that started since (in a
+    /// container, say) is found without walking every process (issue #17 item 8).
+    pub fn new_pids(&mut self, root: &Path) -> Vec<u32> {
+        let Some(pids) = list_pids(root) else {
+            return Vec::new();
+        };
+        let new = pids
+            .iter()
+            .copied()
+            .filter(|pid| self.listed.binary_search(pid).is_err())
+            .collect();
+        self.listed = pids;
+        new
     }
 
     pub fn is_empty(&self) -> bool {
@@ -155,9 +180,8 @@ impl FdMemo {
                 walk.skipped_fds += count;
                 continue;
             }
-            let fd_dir = root.join(pid.to_string()).join("fd");
-            let entries = match fs::read_dir(&fd_dir) {
-                Ok(d) => d,
+            let (task, entries) = match open_fds(root, pid) {
+                Ok(opened) => opened,
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                     walk.unreadable += 1;
                     continue;
@@ -176,7 +200,9 @@ impl FdMemo {
             match listed {
                 // A process cut short is neither remembered nor whole.
                 None => walk.skipped_processes += 1,
-                Some(now) if self.remembered + now.len() <= memo_cap => self.remember(pid, now),
+                Some(now) if self.remembered + now.len() <= memo_cap => {
+                    self.remember(pid, PidFds { task, ..now })
+                }
                 Some(_) => {}
             }
         }
@@ -195,8 +221,11 @@ impl FdMemo {
     ) -> Vec<(u64, u32)> {
         let mut fresh = Vec::new();
         for &pid in pids {
-            let fd_dir = root.join(pid.to_string()).join("fd");
-            let Ok(meta) = fs::metadata(&fd_dir) else {
+            let task = self.by_pid.get(&pid).and_then(|known| known.task);
+            // A thread read last time may have exited since: then the main one's.
+            let meta = fs::metadata(fd_path(root, pid, task))
+                .or_else(|_| fs::metadata(fd_path(root, pid, None)));
+            let Ok(meta) = meta else {
                 // Exited mid-scan.
                 self.forget(pid);
                 continue;
@@ -242,7 +271,7 @@ impl FdWalk {
 /// found. Fds beyond the `count` paid for (it grew, or the kernel says 0) are paid
 /// for as they come; `None` when `room` refused (the process is cut short).
 fn list_fds(
-    entries: fs::ReadDir,
+    entries: impl Iterator<Item = io::Result<fs::DirEntry>>,
     known: &PidFds,
     count: u64,
     room: &mut dyn FnMut(u64) -> bool,
@@ -280,6 +309,59 @@ fn list_fds(
         }
     }
     Some(now)
+}
+
+/// `root/PID/fd`, or with `task`, `root/PID/task/TID/fd`.
+fn fd_path(root: &Path, pid: u32, task: Option<u32>) -> PathBuf {
+    let dir = root.join(pid.to_string());
+    match task {
+        Some(tid) => dir.join("task").join(tid.to_string()).join("fd"),
+        None => dir.join("fd"),
+    }
+}
+
+/// Opens a process's fd directory: its own, unless that is empty because the main
+/// thread has exited while others live; then a live thread's (the table is shared), and
+/// which thread that is.
+fn open_fds(root: &Path, pid: u32) -> io::Result<(Option<u32>, Peekable<fs::ReadDir>)> {
+    let mut own = fs::read_dir(fd_path(root, pid, None))?.peekable();
+    if own.peek().is_some() {
+        return Ok((None, own));
+    }
+    // Empty: a process without files (kernel threads; one stat each) or one whose main
+    // thread has exited.
+    let other = live_thread(&root.join(pid.to_string()), pid)
+        .and_then(|tid| Some((tid, fs::read_dir(fd_path(root, pid, Some(tid))).ok()?)));
+    Ok(match other {
+        Some((tid, entries)) => (Some(tid), entries.peekable()),
+        None => (None, own),
+    })
+}
+
+/// A thread of the process at `dir` (its /proc directory) other than the main one,
+/// `pid`; `None` for a single-threaded process (`task` links one entry per thread,
+/// so one stat tells).
+pub fn live_thread(dir: &Path, pid: u32) -> Option<u32> {
+    let tasks = dir.join("task");
+    if fs::metadata(&tasks).ok()?.nlink() <= 3 {
+        return None;
+    }
+    fs::read_dir(&tasks)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&tid| tid != pid)
+}
+
+/// The pids under `root`, sorted; `None` if it cannot be listed.
+fn list_pids(root: &Path) -> Option<Vec<u32>> {
+    let mut pids: Vec<u32> = fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    pids.sort_unstable();
+    Some(pids)
 }
 
 /// Fds listed between two checks of the memory left, where the fd count was not

@@ -21,7 +21,7 @@ use procfs::process::Stat;
 use procfs::{FromRead, FromReadSI, SystemInfo};
 
 use super::cgroup::MemoryGauge;
-use super::fds::{FdLimits, FdMemo, FdWalk};
+use super::fds::{live_thread, FdLimits, FdMemo, FdWalk};
 use super::sockdiag;
 use super::users::Users;
 use crate::attrib::{NamespaceScan, ScanResult, Skipped, SocketRow, V6Only};
@@ -194,9 +194,12 @@ impl ProcScanner {
     /// details of the processes that hold sockets, and the other namespaces they live in.
     ///
     /// A `targeted` scan (the early ones, asked for by unknown traffic) first reads only
-    /// the fd tables of the processes that held sockets at the last scan; the whole
-    /// /proc is walked only if a socket is left without a holder. Busy hosts have far
-    /// more processes than socket holders, and new sockets mostly belong to known ones.
+    /// the fd tables of the processes that held sockets at the last scan and of those
+    /// that started since; the whole /proc is walked only if a socket is left without a
+    /// holder. Busy hosts have far more processes than socket holders, and new sockets
+    /// mostly belong to known or new ones. New processes matter most in namespaces no
+    /// scan has read: their sockets are in no table here, so no socket would be left
+    /// without a holder to send the scan to the whole /proc.
     pub fn scan(
         &mut self,
         started_at: Timestamp,
@@ -214,9 +217,13 @@ impl ProcScanner {
         };
         if targeted && !self.last_holders.is_empty() {
             let holders = std::mem::take(&mut self.last_holders);
+            let mut targets = self.fds.new_pids(&self.root);
+            targets.extend_from_slice(&holders);
+            targets.sort_unstable();
+            targets.dedup();
             let walk = self
                 .fds
-                .walk(&self.root, &holders, true, limits, &mut |n| room.list(n));
+                .walk(&self.root, &targets, true, limits, &mut |n| room.list(n));
             self.last_holders = holders;
             let result = self.complete(started_at, &local_addrs, sockets, walk, max_rows);
             if orphans(&result).all(|inode| self.last_orphans.binary_search(&inode).is_ok()) {
@@ -423,10 +430,7 @@ impl ProcScanner {
     fn process(&self, pid: u32) -> Option<ProcessInfo> {
         let dir = self.root.join(pid.to_string());
         let stat = Stat::from_file(dir.join("stat")).ok()?;
-        let key = ProcessKey {
-            pid,
-            start_time: stat.starttime,
-        };
+        let key = ProcessKey::from_ticks(pid, stat.starttime);
         if let Some(known) = self.known.get(&key) {
             return Some(known.clone());
         }
@@ -452,16 +456,24 @@ pub fn ticks_per_second() -> u64 {
 
 /// A process's details, if `pid` under `root` is still the process that started at
 /// `start_time` (clock ticks since boot); `None` once it exited or its pid was reused.
+/// (Two processes that got the pid within one tick look the same here.)
 pub fn read_process(root: &Path, pid: u32, start_time: u64, users: &Users) -> Option<ProcessInfo> {
     let dir = root.join(pid.to_string());
     let stat = Stat::from_file(dir.join("stat")).ok()?;
-    let key = ProcessKey { pid, start_time };
+    let key = ProcessKey::from_ticks(pid, start_time);
     (stat.starttime == start_time).then(|| process_details(&dir, key, stat, users))
 }
 
-/// Everything a report says about a process, from its /proc directory.
+/// Everything a report says about a process, from its /proc directory. The command
+/// line, executable and namespace of a process whose main thread has exited (a zombie
+/// leader while other threads work) are read from a live thread: the leader's are gone.
 fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> ProcessInfo {
-    let cmdline = fs::read(dir.join("cmdline"))
+    let live = match stat.state {
+        'Z' => live_thread(dir, key.pid).map(|tid| dir.join("task").join(tid.to_string())),
+        _ => None,
+    };
+    let live = live.as_deref().unwrap_or(dir);
+    let cmdline = fs::read(live.join("cmdline"))
         .map(|raw| join_cmdline(&raw))
         .unwrap_or_default();
     // Read as bytes: status begins with the process's name and cgroup paths are named
@@ -476,12 +488,12 @@ fn process_details(dir: &Path, key: ProcessKey, stat: Stat, users: &Users) -> Pr
         ppid: u32::try_from(stat.ppid).unwrap_or(0),
         name: stat.comm,
         cmdline,
-        exe: fs::read_link(dir.join("exe"))
+        exe: fs::read_link(live.join("exe"))
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
         uid,
         user: uid.map(|u| users.name(u)).unwrap_or_default(),
-        netns: ns_inode(dir).unwrap_or(0),
+        netns: ns_inode(live).unwrap_or(0),
         cgroup: cgroup.clone(),
         container_id: container_id(&cgroup),
     }
@@ -514,10 +526,18 @@ fn with_skipped_rows(mut scan: ScanResult, skipped: u64) -> ScanResult {
 }
 
 /// Whether the process is still running: its pid exists with the same start time and
-/// it is not a zombie (a process that exited but was not yet reaped by its parent).
+/// it is not a zombie (a process that exited but was not yet reaped by its parent) --
+/// unless only its main thread has exited and others still run.
 pub fn is_running(root: &Path, key: ProcessKey) -> bool {
-    Stat::from_file(root.join(key.pid.to_string()).join("stat"))
-        .is_ok_and(|s| s.starttime == key.start_time && s.state != 'Z' && s.state != 'X')
+    let dir = root.join(key.pid.to_string());
+    Stat::from_file(dir.join("stat")).is_ok_and(|s| {
+        let alive = match s.state {
+            'Z' => live_thread(&dir, key.pid).is_some(),
+            'X' => false,
+            _ => true,
+        };
+        s.starttime == key.start_time && alive
+    })
 }
 
 /// Lines of a /proc/net table parsed at once: the file is read in chunks, so a table

@@ -185,6 +185,9 @@ mod tests {
         fn idle(&mut self) {
             self.idles += 1;
         }
+        fn holds(&self) -> bool {
+            false
+        }
     }
 
     fn seed() -> std::path::PathBuf {

@@ -117,6 +117,10 @@ impl FrameSink for Intake {
     fn idle(&mut self) {
         self.flush();
     }
+
+    fn holds(&self) -> bool {
+        !self.batch.is_empty()
+    }
 }
 
 impl Intake {

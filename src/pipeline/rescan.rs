@@ -1,6 +1,7 @@
 //! The rescan thread: one scan at the start, early scans when unknown traffic appears
 //! (rate-limited), periodic scans while traffic goes unattributed, and one final scan
-//! when capture ends. A host whose traffic is all attributed is not rescanned at all:
+//! when capture ends. A host whose traffic is all attributed is rescanned only to look
+//! for the remote ends of new flows (at most once per interval; see `attrib::RemoteChecks`):
 //! reading /proc/net/tcp costs ~10 ms even when empty (the kernel walks its whole hash).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};

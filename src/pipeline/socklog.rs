@@ -76,11 +76,9 @@ impl Namer {
 
     fn logged(&mut self, r: RawRecord) -> LoggedSocket {
         // /proc/PID/stat shows the same start time in clock ticks, so a process found
-        // by both /proc and the log is one row.
-        let key = ProcessKey {
-            pid: r.tgid,
-            start_time: r.start_boottime_ns / self.ns_per_tick,
-        };
+        // by both /proc and the log is one row; the nanoseconds tell apart two that got
+        // the same pid within one tick.
+        let key = ProcessKey::from_ns(r.tgid, r.start_boottime_ns, self.ns_per_tick);
         if self.known.len() >= MAX_KNOWN_PROCESSES {
             self.known.clear();
         }
@@ -89,7 +87,8 @@ impl Namer {
             .entry(key)
             .or_insert_with(|| {
                 let live =
-                    procfs::read_process(Path::new("/proc"), key.pid, key.start_time, &self.users);
+                    procfs::read_process(Path::new("/proc"), key.pid, key.start_time, &self.users)
+                        .map(|info| ProcessInfo { key, ..info });
                 Arc::new(live.unwrap_or_else(|| ProcessInfo {
                     key,
                     ppid: r.ppid,

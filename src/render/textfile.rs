@@ -4,6 +4,7 @@
 //! that rewrites the file each run replaces the values, and `rate()` is never needed
 //! (nor correct) on them.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use crate::report::{ProcessRow, Report};
@@ -38,12 +39,13 @@ const PROCESS_METRICS: [ProcessMetric; 3] = [
 
 /// Each process row's metrics, one series per direction.
 fn process_metrics(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let shared = shared_ticks(report);
     for (name, text, value) in PROCESS_METRICS {
         help(out, name, text)?;
         for p in &report.processes {
             let [inbound, outbound] = value(p);
             for (dir, v) in [("in", inbound), ("out", outbound)] {
-                writeln!(out, "{name}{{{}}} {v}", process_labels(p, dir))?;
+                writeln!(out, "{name}{{{}}} {v}", process_labels(p, dir, &shared))?;
             }
         }
     }
@@ -161,9 +163,11 @@ fn help(out: &mut dyn Write, name: &str, text: &str) -> io::Result<()> {
 
 /// A process row's labels. `pid` and `start_time_ticks` together name one process
 /// (a pid reused during the window is another process, and node_exporter rejects the
-/// whole file if two series share their labels); a row of processes added up has pid 0
-/// and says what they share in `group_by` and `group_key`.
-fn process_labels(p: &ProcessRow, dir: &str) -> String {
+/// whole file if two series share their labels) -- unless two processes got the pid
+/// within one tick: then `start_time_ns` (known from the socket log) tells them apart.
+/// A row of processes added up has pid 0 and says what they share in `group_by` and
+/// `group_key`.
+fn process_labels(p: &ProcessRow, dir: &str, shared: &HashSet<(u32, u64)>) -> String {
     let group = match &p.group {
         Some(g) => format!(
             ",group_by=\"{}\",group_key=\"{}\"",
@@ -172,13 +176,31 @@ fn process_labels(p: &ProcessRow, dir: &str) -> String {
         ),
         None => String::new(),
     };
+    let start_ns = match p.start_time_ns {
+        Some(ns) if shared.contains(&(p.pid, p.start_time_ticks)) => {
+            format!(",start_time_ns=\"{ns}\"")
+        }
+        _ => String::new(),
+    };
     format!(
-        "pid=\"{}\",start_time_ticks=\"{}\",comm=\"{}\",user=\"{}\"{group},direction=\"{dir}\"",
+        "pid=\"{}\",start_time_ticks=\"{}\"{start_ns},comm=\"{}\",user=\"{}\"{group},direction=\"{dir}\"",
         p.pid,
         p.start_time_ticks,
         escape(&p.name),
         escape(&p.user)
     )
+}
+
+/// The pids and start ticks that more than one row has.
+fn shared_ticks(report: &Report) -> HashSet<(u32, u64)> {
+    let mut rows = HashMap::new();
+    for r in report.processes.iter().filter(|r| r.group.is_none()) {
+        *rows.entry((r.pid, r.start_time_ticks)).or_insert(0) += 1;
+    }
+    rows.into_iter()
+        .filter(|&(_, n)| n > 1)
+        .map(|(tick, _)| tick)
+        .collect()
 }
 
 /// Label values escape backslash, double quote and newline.
@@ -259,6 +281,10 @@ mod tests {
         let mut reused = r.processes[0].clone();
         reused.start_time_ticks = 5_000;
         reused.rank = 3;
+        r.processes.push(reused.clone());
+        // And again within the same tick: told apart by the start in ns.
+        reused.start_time_ns = Some(50_000_000_001);
+        reused.rank = 4;
         r.processes.push(reused);
         for (name, by) in [("curl", GroupBy::Name), ("", GroupBy::Other)] {
             let mut folded = r.processes[1].clone();
@@ -273,6 +299,12 @@ mod tests {
         let all = series(&t);
         let unique: std::collections::HashSet<&str> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len(), "duplicate series:\n{t}");
+        assert!(t.contains("start_time_ns=\"50000000001\""), "{t}");
+        assert_eq!(
+            t.matches("pid=\"77\",start_time_ticks=\"5\",comm").count(),
+            6,
+            "no start_time_ns where the tick is the row's own"
+        );
         assert!(t.contains(
             "netflow_process_bytes{pid=\"0\",start_time_ticks=\"0\",comm=\"curl\",user=\"root\",group_by=\"name\",group_key=\"curl\",direction=\"out\"} 200\n"
         ), "{t}");

@@ -204,6 +204,14 @@ impl Peer {
         }
     }
 
+    /// Writes a line to the peer's stdin (a role started with `wait` then goes on).
+    pub fn go(&mut self) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(b"go\n").expect("write to peer");
+        stdin.flush().expect("flush to peer");
+    }
+
     /// The peer's next line of output (bounded wait).
     pub fn line(&self, limit: Duration) -> String {
         self.lines

@@ -8,9 +8,10 @@
 //!       connects, writes send-bytes, reads exactly recv-bytes.
 //!   udp-server <listen-addr> <count> <reply-size>
 //!       unconnected socket: answers up to `count` datagrams with `reply-size` bytes each.
-//!   udp-client <server-addr> <count> <size>
+//!   udp-client <server-addr> <count> <size> [wait]
 //!       connected socket: sends `count` datagrams of `size` bytes, one at a time,
-//!       waiting up to 1 s for each reply.
+//!       waiting up to 1 s for each reply. With `wait`, it sends only once a line
+//!       arrives on stdin (the socket already set up and connected).
 //!
 //!   tcp-client <server-addr> <send-bytes> <recv-bytes> exit
 //!       the same, but spreads its writes over about a second and exits as soon as its
@@ -34,6 +35,17 @@
 //!   udp-chatter <server-addr> <sockets> <seconds>
 //!       opens `sockets` connected UDP sockets and sends 100 bytes on each once a
 //!       second for `seconds`: many long-lived small flows.
+//!   same-tick-pair <server-addr> <count> <size-a> <size-b>
+//!       two processes with one pid, started within one clock tick (needs
+//!       CAP_SYS_ADMIN): A makes `count` UDP exchanges of `size-a` bytes and exits at
+//!       once; B gets A's pid back (clone3 with set_tid), makes `count` of `size-b` and
+//!       holds its socket until stdin closes. Prints `pair <pid> <a-replies>
+//!       <b-replies>` instead of `done`. An attempt whose A and B fall in two ticks is
+//!       repeated (its A exchanged, its B did not).
+//!   udp-client-main-exits <server-addr> <count> <size>
+//!       udp-client on a second thread, started once the main thread has exited
+//!       (pthread_exit): /proc/PID/fd is then empty, the fds are under
+//!       /proc/PID/task/TID/fd.
 //!   udp-flood <server-addr> <count> <size> [flows]
 //!       sends `count` datagrams of `size` bytes as fast as it can (for at most 20 s).
 //!   udp-sink <listen-addr> <seconds> [v6only]
@@ -80,7 +92,17 @@ fn main() {
         "udp-flood" => udp_flood(addr(1), num(2), num(3), args.get(4).map_or(1, |_| num(4))),
         "udp-sink" => udp_sink(addr(1), num(2), args.get(3).is_some_and(|a| a == "v6only")),
         "udp-server" => udp_server(addr(1), num(2), num(3)),
-        "udp-client" => udp_client(addr(1), num(2), num(3)),
+        "same-tick-pair" => same_tick_pair(addr(1), num(2), num(3), num(4)),
+        "udp-client-main-exits" => {
+            let (server, count, size) = (addr(1), num(2), num(3));
+            main_thread_exits(move || udp_client(server, count, size, false))
+        }
+        "udp-client" => udp_client(
+            addr(1),
+            num(2),
+            num(3),
+            args.get(4).is_some_and(|a| a == "wait"),
+        ),
         _ => usage(),
     }
 }
@@ -291,6 +313,204 @@ fn prefork_server(listen: SocketAddr, workers: usize, per_worker: usize, each: u
     linger(listener);
 }
 
+/// `count` exchanges from a new socket connected to `server`: the socket and the
+/// replies received (each waited for up to 1 s).
+fn exchange(server: SocketAddr, count: usize, size: usize) -> (UdpSocket, usize) {
+    let socket = UdpSocket::bind(any_port_for(server)).expect("bind");
+    socket.connect(server).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let payload = vec![b'p'; size];
+    let mut buf = vec![0u8; 65_536];
+    let mut replies = 0;
+    for _ in 0..count {
+        socket.send(&payload).expect("send");
+        replies += usize::from(socket.recv(&mut buf).is_ok());
+    }
+    (socket, replies)
+}
+
+/// clone3(2)'s arguments (linux/sched.h, `CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A process's start time in clock ticks since boot (field 22 of /proc/PID/stat).
+fn start_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = stat.rsplit(')').next().expect("stat fields");
+    after_name
+        .split_whitespace()
+        .nth(19)
+        .expect("starttime")
+        .parse()
+        .expect("number")
+}
+
+#[allow(
+    unsafe_code,
+    reason = "fork(2), clone3(2) with set_tid and pipes: two processes with one pid is this role's point"
+)]
+fn same_tick_pair(server: SocketAddr, count: usize, size_a: usize, size_b: usize) {
+    say(format!("ready {server}"));
+    // SAFETY: sysconf has no preconditions.
+    let tick_ns = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let boottime_ns = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    };
+    let pipe = || {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors pipe(2) returns.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+        fds
+    };
+    let read_byte = |fd| {
+        let mut b = [0u8; 1];
+        // SAFETY: b is a valid one-byte buffer.
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+        (n == 1).then_some(b[0])
+    };
+    let write_byte = |fd, b: u8| {
+        // SAFETY: b is a valid one-byte buffer.
+        unsafe { libc::write(fd, (&raw const b).cast(), 1) };
+    };
+    for _attempt in 0..50 {
+        // Start just after a tick begins, so that A and B (~1 ms apart) share it.
+        let into = boottime_ns() % tick_ns;
+        std::thread::sleep(Duration::from_nanos(tick_ns - into + tick_ns / 20));
+        // SAFETY: this process is single-threaded; the child makes socket calls only,
+        // then _exit.
+        let a = unsafe { libc::fork() };
+        assert!(a >= 0, "fork");
+        if a == 0 {
+            let (_, replies) = exchange(server, count, size_a);
+            // SAFETY: ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(replies.min(255) as i32) };
+        }
+        let a_ticks = start_ticks(a);
+        let mut status = 0;
+        // SAFETY: status is a valid int for waitpid to fill.
+        unsafe { libc::waitpid(a, &mut status, 0) };
+        let a_replies = libc::WEXITSTATUS(status);
+        let [report_r, report_w] = pipe();
+        let [hold_r, hold_w] = pipe();
+        let tid: libc::pid_t = a;
+        let args = CloneArgs {
+            exit_signal: libc::SIGCHLD as u64,
+            set_tid: (&raw const tid) as u64,
+            set_tid_size: 1,
+            ..CloneArgs::default()
+        };
+        // SAFETY: args is a valid clone_args of the size passed, and set_tid points to
+        // one pid; with no stack given, the child runs on a copy of this one, as after
+        // fork. The process is single-threaded.
+        let b = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &raw const args,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if b == 0 {
+            // SAFETY: closing the parent's ends, which this copy inherited.
+            unsafe {
+                libc::close(report_r);
+                libc::close(hold_w);
+            }
+            // B: its own start tick decides whether the attempt counts.
+            let same = start_ticks(std::process::id() as i32) == a_ticks;
+            write_byte(report_w, u8::from(same));
+            if same {
+                let (socket, replies) = exchange(server, count, size_b);
+                write_byte(report_w, replies.min(255) as u8);
+                // Holds the socket until the parent closes the pipe.
+                read_byte(hold_r);
+                drop(socket);
+            }
+            // SAFETY: ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(0) };
+        }
+        // SAFETY: closing this process's own ends of the pipes the child uses.
+        unsafe {
+            libc::close(report_w);
+            libc::close(hold_r);
+        }
+        let b_replies = (b > 0 && read_byte(report_r) == Some(1))
+            .then(|| read_byte(report_r))
+            .flatten();
+        let Some(b_replies) = b_replies else {
+            // A and B in two ticks (or the pid was taken): again, with a new A.
+            // SAFETY: reaping our child, closing our pipe ends.
+            unsafe {
+                if b > 0 {
+                    libc::waitpid(b as i32, &mut status, 0);
+                }
+                libc::close(report_r);
+                libc::close(hold_w);
+            }
+            continue;
+        };
+        say(format!("pair {a} {a_replies} {b_replies}"));
+        linger(());
+        // SAFETY: releases B (it reads end of file), then reaps it.
+        unsafe {
+            libc::close(hold_w);
+            libc::waitpid(b as i32, &mut status, 0);
+        }
+        return;
+    }
+    panic!("no two processes with one pid within one tick in 50 attempts");
+}
+
+/// Runs `work` on a second thread once the main thread has exited, as a C program that
+/// calls pthread_exit in main does; the process ends when `work` returns.
+#[allow(
+    unsafe_code,
+    reason = "ending the main thread alone (exit(2), not exit_group) is what this role is for"
+)]
+fn main_thread_exits(work: impl FnOnce() + Send + 'static) -> ! {
+    std::thread::spawn(move || {
+        // /proc/self is the thread group leader's: a zombie once the main thread exited.
+        for _ in 0..500 {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            if state.starts_with('Z') {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        work();
+    });
+    // pthread_exit would unwind into Rust's main, which may not catch a forced unwind
+    // (glibc aborts): the raw exit(2) system call ends this thread alone, unwinding
+    // nothing.
+    // SAFETY: nothing the main thread owns is used by the other thread, which runs
+    // until it returns; then the process ends.
+    unsafe {
+        libc::syscall(libc::SYS_exit, 0);
+    }
+    unreachable!("exit(2) returned")
+}
+
 fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
     let socket = UdpSocket::bind(listen).expect("bind");
     socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
@@ -312,7 +532,7 @@ fn udp_server(listen: SocketAddr, count: usize, reply: usize) {
     linger(socket);
 }
 
-fn udp_client(server: SocketAddr, count: usize, size: usize) {
+fn udp_client(server: SocketAddr, count: usize, size: usize, wait: bool) {
     let bind = any_port_for(server);
     let socket = UdpSocket::bind(bind).expect("bind");
     socket.connect(server).expect("connect");
@@ -320,6 +540,12 @@ fn udp_client(server: SocketAddr, count: usize, size: usize) {
         .set_read_timeout(Some(Duration::from_secs(1)))
         .expect("timeout");
     say(format!("ready {}", socket.local_addr().expect("addr")));
+    if wait {
+        io::stdin()
+            .lock()
+            .read_line(&mut String::new())
+            .expect("go");
+    }
     let payload = vec![b'q'; size];
     let mut buf = vec![0u8; 65_536];
     let (mut sent, mut recv, mut sent_packets, mut recv_packets) = (0, 0, 0, 0);
