@@ -241,16 +241,7 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         // Closing stdin lets the peer close its socket and exit by itself.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        close_and_reap(&mut self.child, self.stdin.take());
     }
 }
 
@@ -381,6 +372,21 @@ impl Netflow {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// Closes a child's stdin (its signal to finish), waits up to 5 s for it to exit by
+/// itself, then kills it: the end of every helper process a test started.
+pub fn close_and_reap(child: &mut Child, stdin: Option<ChildStdin>) {
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Waits (bounded) until netflow `pid` captures: its capture threads run once every
